@@ -1,0 +1,224 @@
+//! The event vocabulary: the only thing the runner produces. The terminal reporter,
+//! the log writer, the summary, the `--events` JSON-lines writer and (later) the
+//! recorder all consume these and nothing else.
+//!
+//! Versioned: [`EVENT_FORMAT_VERSION`] is written in every JSON line. Add fields and
+//! variants freely; renaming or removing one bumps the version. Times are supplied by
+//! the runner (the core reads no clock): `t_us` is microseconds since the run started
+//! on a monotonic clock; `RunStarted::started_at_us` anchors it to wall-clock time.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::graph::UnitId;
+
+pub const EVENT_FORMAT_VERSION: u32 = 1;
+
+/// Identifies one runnable thing: a task (instance 0) or one fan-out instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TaskKey {
+    pub unit: UnitId,
+    pub instance: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How one attempt (one try of a task) ended, as seen by the executor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AttemptEnd {
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+    },
+    TimedOut,
+    /// Stopped by volley because the run was interrupted.
+    Interrupted,
+    /// The process could not be started at all.
+    SpawnFailed {
+        message: String,
+    },
+}
+
+/// A task's final state in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Not run because something it needs failed.
+    Skipped,
+    /// Not started because the run was interrupted or stopped starting (fail-fast).
+    NotStarted,
+    Interrupted,
+    Cached,
+    Resumed,
+}
+
+impl TaskStatus {
+    pub fn is_success(self) -> bool {
+        matches!(self, TaskStatus::Succeeded | TaskStatus::Cached | TaskStatus::Resumed)
+    }
+}
+
+/// The whole run's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    /// SPEC §2 exit status.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Succeeded => 0,
+            RunStatus::Failed => 1,
+            RunStatus::Interrupted => 130,
+        }
+    }
+}
+
+/// A task as planned at the start of a run (fan-out instances appear when they start).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTask {
+    pub unit: UnitId,
+    pub name: Arc<str>,
+    pub deps: Vec<UnitId>,
+    /// Median duration from history, if any.
+    pub expected_us: Option<u64>,
+}
+
+/// Complete lines of output: every line ends with `\n` (a final partial line and the
+/// pieces of an over-long line get one). Bytes are as the task wrote them; consumers
+/// render invalid UTF-8 lossily.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lines(pub Vec<u8>);
+
+impl Lines {
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.split_inclusive(|b| *b == b'\n').map(|l| l.strip_suffix(b"\n").unwrap_or(l))
+    }
+}
+
+impl Serialize for Lines {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        for line in self.iter() {
+            seq.serialize_element(&String::from_utf8_lossy(line))?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: Arc<str>,
+        /// volley's own command line.
+        command: Vec<String>,
+        jobs: usize,
+        /// Wall-clock start, microseconds since the Unix epoch.
+        started_at_us: i64,
+        tasks: Vec<PlannedTask>,
+        dry_run: bool,
+    },
+    /// A fan-out task's items are known; `count` instances will follow.
+    InstancesPlanned {
+        t_us: u64,
+        unit: UnitId,
+        name: Arc<str>,
+        count: u32,
+    },
+    AttemptStarted {
+        t_us: u64,
+        key: TaskKey,
+        name: Arc<str>,
+        /// 1-based.
+        attempt: u32,
+        /// 0-based slot (lane) the attempt occupies.
+        slot: u32,
+        pid: u32,
+        /// Usual duration from history, for the footer.
+        expected_us: Option<u64>,
+    },
+    Output {
+        t_us: u64,
+        key: TaskKey,
+        name: Arc<str>,
+        stream: Stream,
+        lines: Lines,
+    },
+    AttemptFinished {
+        t_us: u64,
+        key: TaskKey,
+        name: Arc<str>,
+        attempt: u32,
+        end: AttemptEnd,
+        success: bool,
+        duration_us: u64,
+        cpu_user_us: u64,
+        cpu_system_us: u64,
+        /// Another attempt follows after this delay.
+        retry_in_us: Option<u64>,
+    },
+    TaskFinished {
+        t_us: u64,
+        key: TaskKey,
+        name: Arc<str>,
+        status: TaskStatus,
+        /// From the first attempt's start to the last attempt's end (0 if never started).
+        duration_us: u64,
+        attempts: u32,
+        /// Failed, but `allow_failure` keeps the run green.
+        allowed_failure: bool,
+        /// Succeeded after at least one failed attempt.
+        flaky: bool,
+        /// For `Skipped`: the failed task it needed.
+        needs: Option<Arc<str>>,
+        /// The task's log file, if one was written.
+        log: Option<String>,
+    },
+    /// First interrupt: nothing new starts, running tasks are being stopped.
+    Interrupting {
+        t_us: u64,
+        signal: String,
+    },
+    /// Something volley could not do that does not fail the run.
+    Warning {
+        t_us: u64,
+        message: String,
+    },
+    RunFinished {
+        t_us: u64,
+        status: RunStatus,
+        wall_us: u64,
+    },
+}
+
+/// One JSON line of the `--events` stream.
+#[derive(Serialize)]
+pub struct EventLine<'a> {
+    pub version: u32,
+    #[serde(flatten)]
+    pub event: &'a Event,
+}
+
+impl<'a> EventLine<'a> {
+    pub fn new(event: &'a Event) -> Self {
+        EventLine { version: EVENT_FORMAT_VERSION, event }
+    }
+}

@@ -1,0 +1,10 @@
+//! volley's pure core: the configuration model and its validation, the dependency
+//! graph, the scheduler's decisions, fan-out expansion and the event vocabulary.
+//!
+//! Nothing here spawns, awaits, reads a clock, opens a file or prints: time, durations
+//! and outcomes are arguments. That is what lets `volley plan` and `--dry-run` run the
+//! real scheduler on recorded durations, and keeps scheduler tests deterministic.
+
+pub mod event;
+pub mod graph;
+pub mod model;
