@@ -222,3 +222,10 @@ impl<'a> EventLine<'a> {
         EventLine { version: EVENT_FORMAT_VERSION, event }
     }
 }
+
+/// A consumer of the event stream (terminal, log files, --events writer, recorder).
+pub trait EventSink {
+    fn event(&mut self, event: &Event);
+    /// Called once after RunFinished (or on abort): flush everything.
+    fn finish(&mut self) {}
+}
