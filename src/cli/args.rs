@@ -1,0 +1,124 @@
+//! The command line, as clap types. Parsing only: no behaviour here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  volley run                     run the default tasks (or every task) in dependency order
+  volley run build test -j 4     run `build` and `test` and what they need, 4 at a time
+  volley run --keep-going        run everything that does not depend on a failure
+  volley run --dry-run           show the order without running anything
+  volley check                   validate volley.toml and exit
+  volley list                    list the tasks and services of volley.toml
+  volley completions bash > /etc/bash_completion.d/volley";
+
+/// A fast, dependency-aware parallel task runner and process orchestrator.
+#[derive(Debug, Parser)]
+#[command(name = "volley", version, about, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// Use this file instead of searching for volley.toml upward from the current directory.
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// When to colour output (NO_COLOR is honoured with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run tasks and everything they depend on.
+    Run(RunArgs),
+    /// Validate the file and exit (status 2 on any error).
+    Check,
+    /// List the tasks and services the file declares.
+    List,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Internal: the orphan guard that kills volley's process groups if volley dies.
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Tasks to run (default: `settings.default`, else every task).
+    pub tasks: Vec<String>,
+
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+
+    /// Keep running everything that does not depend on a failure.
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+
+    /// Print what would run, in order, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Slots: at most N tasks at once (default: `settings.jobs`, else the CPU count).
+    #[arg(short = 'j', long = "jobs", env = "VOLLEY_JOBS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
+    /// Run one task at a time (same as -j 1).
+    #[arg(long, conflicts_with = "jobs")]
+    pub no_parallel: bool,
+}
+
+impl JobsArgs {
+    pub fn slots(&self) -> Option<usize> {
+        if self.no_parallel { Some(1) } else { self.jobs.map(|j| j as usize) }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// How task output is shown.
+    #[arg(long, value_enum, default_value_t = OutputWhen::Prefixed, value_name = "MODE")]
+    pub output: OutputWhen,
+
+    /// `auto`: a live footer when stderr is a terminal; `plain`: never.
+    #[arg(long, value_enum, default_value_t = ProgressWhen::Auto, value_name = "MODE")]
+    pub progress: ProgressWhen,
+
+    /// Write every event as JSON lines to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputWhen {
+    /// Each line as it arrives, as `name | line`.
+    Prefixed,
+    /// A task's output as one block when it ends.
+    Grouped,
+    /// Only status lines and the summary.
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressWhen {
+    Auto,
+    Plain,
+}

@@ -1,0 +1,48 @@
+//! Finding and loading `volley.toml`: upward search like cargo, the real file system
+//! for the validator's existence checks, and diagnostics rendered for the terminal.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use volley_core::config::{self, FileSystem, PathKind};
+use volley_core::model::Project;
+
+use super::CliError;
+
+pub const FILE_NAME: &str = "volley.toml";
+
+struct RealFileSystem;
+
+impl FileSystem for RealFileSystem {
+    fn kind(&self, path: &Path) -> Option<PathKind> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(if meta.is_dir() { PathKind::Dir } else { PathKind::File })
+    }
+}
+
+/// `volley.toml` in `start` or the nearest parent that has one.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|candidate| candidate.is_file())
+}
+
+/// Locates, reads and validates the project file. Warnings go to stderr.
+pub fn load(explicit: Option<&Path>, color: bool) -> Result<Project, CliError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
+            find(&cwd).ok_or_else(|| {
+                CliError::usage(format!("no {FILE_NAME} in {} or any parent directory", cwd.display()))
+                    .with_help(format!("create one, or name one with `-f PATH`; see `volley --help`"))
+            })?
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    let absolute = std::path::absolute(&path).unwrap_or(path);
+    let project = config::load(&absolute, &text, &RealFileSystem).map_err(|d| CliError::Config(d.render(color)))?;
+    if !project.warnings.is_empty() {
+        eprint!("{}", project.warnings.render(color && std::io::stderr().is_terminal()));
+    }
+    Ok(project)
+}

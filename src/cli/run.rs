@@ -1,0 +1,138 @@
+//! `volley run`: load, plan, wire the sinks, drive the runner, map the result.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use volley_core::event::EventSink;
+use volley_core::model::Project;
+use volley_core::simulate::simulate;
+
+use super::args::{Cli, OutputArgs, OutputWhen, ProgressWhen, RunArgs};
+use super::{CliError, color_choice, exit, project};
+use crate::runner::{self, BaseEnv, Expectations, PlanError, RunOptions, RunPlan, Runner, Selection};
+use crate::ui::{self, EventsWriter, OutputMode, TerminalOptions, TerminalReporter};
+
+pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
+    let color_stderr = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
+    let project = project::load(cli.file.as_deref(), color_stderr)?;
+    let selection =
+        Selection { names: args.tasks.clone(), jobs: args.jobs.slots(), keep_going: args.keep_going };
+    let plan = runner::build(&project, &selection, &Expectations::default()).map_err(plan_error)?;
+    if args.dry_run {
+        print!("{}", dry_run(&project, &plan));
+        return Ok(exit::SUCCESS);
+    }
+    let base_env = BaseEnv::load(&project).map_err(|e| CliError::usage(e.to_string()))?;
+    let run_id = new_run_id();
+    let log_dir = project.settings.state_dir.join("logs").join(&run_id);
+    let mut sinks = sinks(cli, &args.output, &log_dir)?;
+    let options = RunOptions {
+        run_id: Arc::from(run_id.as_str()),
+        command_line: std::env::args().collect(),
+        started_at_us: jiff::Timestamp::now().as_microsecond(),
+        shell: project.settings.shell.clone(),
+        kill_timeout: project.settings.kill_timeout,
+        watchdog_exe: std::env::current_exe().ok(),
+        log_dir: Some(log_dir),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(format!("cannot start the event loop: {e}")))?;
+    let status = runtime
+        .block_on(async {
+            let runner = Runner::new(plan, options, base_env, &mut sinks)?;
+            runner.run().await
+        })
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    Ok(status.exit_code())
+}
+
+fn sinks(
+    cli: &Cli,
+    output: &OutputArgs,
+    log_dir: &std::path::Path,
+) -> Result<Vec<Box<dyn EventSink>>, CliError> {
+    let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    let events_to_stdout = output.events.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    // With `--events -`, stdout belongs to the JSON stream: no human output there.
+    if !events_to_stdout {
+        let mode = match output.output {
+            OutputWhen::Prefixed => OutputMode::Prefixed,
+            OutputWhen::Grouped => OutputMode::Grouped,
+            OutputWhen::Quiet => OutputMode::Quiet,
+        };
+        let color = ui::resolve_color(color_choice(cli.color), std::io::stdout().is_terminal());
+        let footer = output.progress == ProgressWhen::Auto && std::io::stderr().is_terminal();
+        sinks.push(Box::new(TerminalReporter::new(TerminalOptions { mode, color, footer, summary: true })));
+    }
+    sinks.push(Box::new(crate::logs::LogWriter::new(log_dir.to_path_buf())));
+    if let Some(path) = &output.events {
+        let writer = EventsWriter::open(path)
+            .map_err(|e| CliError::usage(format!("cannot write events to {}: {e}", path.display())))?;
+        sinks.push(Box::new(writer));
+    }
+    Ok(sinks)
+}
+
+fn plan_error(error: PlanError) -> CliError {
+    let help = error.help();
+    let cli_error = CliError::usage(error.to_string());
+    match help {
+        Some(help) => cli_error.with_help(help),
+        None => cli_error,
+    }
+}
+
+/// `YYYYMMDD-HHMMSS-xxxx`: sortable, readable, unique per process.
+fn new_run_id() -> String {
+    let now = jiff::Zoned::now();
+    let nanos = now.timestamp().subsec_nanosecond().unsigned_abs();
+    let salt = (std::process::id() ^ nanos.rotate_left(7)) & 0xffff;
+    format!("{}-{salt:04x}", now.strftime("%Y%m%d-%H%M%S"))
+}
+
+/// The order the scheduler would start tasks in, from a simulation of the real
+/// scheduler; with history, the predicted timeline too.
+fn dry_run(project: &Project, plan: &RunPlan) -> String {
+    use std::fmt::Write;
+    let known = plan.execs.iter().enumerate().filter(|(i, _)| plan.units[*i].included).all(|(_, e)| e.expected.is_some());
+    let durations: Vec<Duration> =
+        (0..plan.graph.len()).map(|i| plan.execs.get(i).and_then(|e| e.expected).unwrap_or(Duration::from_secs(1))).collect();
+    let timeline = simulate(&plan.graph, plan.units.clone(), plan.limits.clone(), &durations);
+    let mut entries = timeline.entries.clone();
+    entries.sort_by_key(|e| (e.start, e.slot));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "would run {} task{} on {} slot{} (nothing is run with --dry-run):",
+        entries.len(),
+        if entries.len() == 1 { "" } else { "s" },
+        plan.limits.slots,
+        if plan.limits.slots == 1 { "" } else { "s" }
+    );
+    let width = entries.iter().map(|e| plan.graph.name(e.key.unit).len()).max().unwrap_or(0);
+    for (n, entry) in entries.iter().enumerate() {
+        let exec = &plan.execs[entry.key.unit.index()];
+        let first_line = exec.run.lines().next().unwrap_or("");
+        let more = if exec.run.trim_end().contains('\n') { " …" } else { "" };
+        if known {
+            let _ = writeln!(
+                out,
+                "{:>4}. {:<width$}  at {:>7}  {first_line}{more}",
+                n + 1,
+                exec.name,
+                ui::format_duration(entry.start)
+            );
+        } else {
+            let _ = writeln!(out, "{:>4}. {:<width$}  {first_line}{more}", n + 1, exec.name);
+        }
+    }
+    if known {
+        let _ = writeln!(out, "predicted wall time: {}", ui::format_duration(timeline.makespan));
+    } else {
+        let _ = writeln!(out, "no timing history yet for {}: order only", project.file.display());
+    }
+    out
+}

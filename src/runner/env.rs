@@ -1,0 +1,82 @@
+//! The environment a task sees, layered as SPEC §2 says: volley's own environment,
+//! then the dotenv files in order, then `settings.env`, then the task's `env`, then
+//! `VOLLEY_TASK` and `VOLLEY_RUN_ID`. Later layers override earlier ones.
+//!
+//! volley never changes its own environment (edition 2024 makes `set_var` unsafe,
+//! and a second run in the same process must see the same world): each child gets
+//! an explicit, complete environment instead.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use volley_core::model::Project;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("cannot read dotenv file {path}: {message}")]
+    Dotenv { path: PathBuf, message: String },
+}
+
+/// Every layer below the task's own: process env + dotenv + settings.env.
+#[derive(Debug, Clone, Default)]
+pub struct BaseEnv {
+    vars: BTreeMap<OsString, OsString>,
+}
+
+impl BaseEnv {
+    pub fn load(project: &Project) -> Result<BaseEnv, EnvError> {
+        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        for file in &project.settings.dotenv {
+            if file.optional && !file.path.exists() {
+                continue;
+            }
+            for (key, value) in read_dotenv(&file.path)? {
+                vars.insert(key.into(), value.into());
+            }
+        }
+        for (key, value) in &project.settings.env {
+            vars.insert(key.into(), value.into());
+        }
+        Ok(BaseEnv { vars })
+    }
+
+    /// volley's `PATH` after the file's layers, used to find the shell once.
+    pub fn path_var(&self) -> Option<&std::ffi::OsStr> {
+        self.vars.get(std::ffi::OsStr::new("PATH")).map(OsString::as_os_str)
+    }
+
+    /// The complete environment of one task.
+    pub fn for_task(&self, task_env: &[(String, String)], task: &str, run_id: &str) -> Vec<(OsString, OsString)> {
+        let mut vars = self.vars.clone();
+        for (key, value) in task_env {
+            vars.insert(key.into(), value.into());
+        }
+        vars.insert("VOLLEY_TASK".into(), task.into());
+        vars.insert("VOLLEY_RUN_ID".into(), run_id.into());
+        vars.into_iter().collect()
+    }
+}
+
+fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, EnvError> {
+    let error = |message: String| EnvError::Dotenv { path: path.to_path_buf(), message };
+    let iter = dotenvy::from_path_iter(path).map_err(|e| error(e.to_string()))?;
+    iter.map(|item| item.map_err(|e| error(e.to_string()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_layer_overrides_base_and_volley_vars_come_last() {
+        let mut base = BaseEnv::default();
+        base.vars.insert("A".into(), "base".into());
+        base.vars.insert("VOLLEY_TASK".into(), "spoofed".into());
+        let env = base.for_task(&[("A".into(), "task".into())], "build", "r1");
+        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        assert_eq!(get("A"), Some("task".into()));
+        assert_eq!(get("VOLLEY_TASK"), Some("build".into()));
+        assert_eq!(get("VOLLEY_RUN_ID"), Some("r1".into()));
+    }
+}

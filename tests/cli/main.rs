@@ -1,0 +1,11 @@
+//! End-to-end tests of the `volley` binary: every command as a user types it, with
+//! real processes in a temporary project. One binary, one file per feature.
+
+mod support;
+
+mod check;
+mod examples;
+mod output;
+mod processes;
+mod run;
+mod signals;

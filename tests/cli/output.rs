@@ -1,0 +1,135 @@
+//! Output: prefixed lines, grouped blocks, quiet mode, logs, the event stream,
+//! long lines and invalid UTF-8, the summary.
+
+use crate::support::Test;
+
+#[test]
+fn prefixed_lines_carry_the_task_name_and_mark_stderr() {
+    let run = Test::with_toml("[tasks.say]\nrun = \"echo hello; echo oops >&2\"\n").args(&["run"]).run();
+    run.code(0).stdout_has("▶ say").stdout_has("say | hello").stdout_has("say ! oops").stdout_has("✓ say");
+}
+
+#[test]
+fn partial_last_line_is_printed() {
+    Test::with_toml("[tasks.p]\nrun = \"printf 'no newline'\"\n").args(&["run"]).run().code(0).stdout_has("p | no newline");
+}
+
+#[test]
+fn lines_of_parallel_tasks_never_interleave() {
+    let toml = r#"
+[tasks.a]
+run = "for i in $(seq 2000); do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa$i; done"
+[tasks.b]
+run = "for i in $(seq 2000); do echo bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb$i; done"
+"#;
+    let run = Test::with_toml(toml).args(&["run", "-j", "2"]).run();
+    run.code(0);
+    for tag in ["a", "b"] {
+        let letters = tag.repeat(70);
+        let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with(&format!("{tag} | "))).collect();
+        assert_eq!(lines.len(), 2000, "every line of {tag} arrives whole");
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(*line, format!("{tag} | {letters}{}", i + 1));
+        }
+    }
+}
+
+#[test]
+fn invalid_utf8_is_shown_lossily() {
+    Test::with_toml("[tasks.bin]\nrun = \"printf 'a\\\\377b\\\\n'\"\n").args(&["run"]).run().code(0).stdout_has("bin | a\u{fffd}b");
+}
+
+#[test]
+fn grouped_output_prints_each_task_as_one_block() {
+    let toml = "[tasks.a]\nrun = \"echo a1; sleep 0.2; echo a2\"\n[tasks.b]\nrun = \"echo b1; sleep 0.1; echo b2\"\n";
+    let run = Test::with_toml(toml).args(&["run", "-j", "2", "--output", "grouped"]).run();
+    run.code(0);
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains("a1") || l.contains("a2") || l.contains("b1") || l.contains("b2")).collect();
+    let a1 = lines.iter().position(|l| l.contains("a1")).expect("a1");
+    assert!(lines[a1 + 1].contains("a2"), "a's lines together: {lines:?}");
+    let b1 = lines.iter().position(|l| l.contains("b1")).expect("b1");
+    assert!(lines[b1 + 1].contains("b2"), "b's lines together: {lines:?}");
+}
+
+#[test]
+fn quiet_output_shows_only_status_and_summary() {
+    let run = Test::with_toml("[tasks.noisy]\nrun = \"echo chatter\"\n").args(&["run", "--output", "quiet"]).run();
+    run.code(0).stdout_has("✓ noisy").stdout_lacks("chatter");
+}
+
+#[test]
+fn every_task_has_a_log_file() {
+    let test = Test::with_toml("[tasks.logged]\nrun = \"echo to-stdout; echo to-stderr >&2\"\n").args(&["run"]);
+    test.run().code(0);
+    let logs: Vec<_> = walk(&test.path(".volley/logs"));
+    let log = logs.iter().find(|p| p.ends_with("logged.log")).unwrap_or_else(|| panic!("no log in {logs:?}"));
+    let content = std::fs::read_to_string(log).expect("log");
+    assert!(content.contains("to-stdout") && content.contains("to-stderr"), "{content}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn events_stream_is_versioned_json_lines() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"echo hi\"\n[tasks.b]\ndeps = [\"a\"]\nrun = \"true\"\n")
+        .args(&["run", "--events", "events.jsonl"]);
+    test.run().code(0);
+    let events: Vec<serde_json::Value> =
+        test.read("events.jsonl").lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert!(events.iter().all(|e| e["version"] == 1));
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    assert!(kinds.contains(&"attempt_started") && kinds.contains(&"output") && kinds.contains(&"task_finished"));
+}
+
+#[test]
+fn events_to_stdout_keep_stdout_pure_json() {
+    let run = Test::with_toml("[tasks.a]\nrun = \"echo hi\"\n").args(&["run", "--events", "-"]).run();
+    run.code(0);
+    for line in run.stdout.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    }
+}
+
+#[test]
+fn summary_shows_wall_time_speedup_and_critical_path() {
+    let toml = "[tasks.a]\nrun = \"sleep 0.2\"\n[tasks.b]\nrun = \"sleep 0.2\"\n[tasks.c]\ndeps = [\"a\"]\nrun = \"sleep 0.1\"\n";
+    let run = Test::with_toml(toml).args(&["run", "-j", "2"]).run();
+    run.code(0).stdout_has("a → c");
+    let lower = run.stdout.to_lowercase();
+    assert!(lower.contains("wall") && lower.contains("speed-up"), "{}", run.stdout);
+}
+
+#[test]
+fn failure_summary_shows_log_path_and_last_lines() {
+    let run = Test::with_toml("[tasks.bad]\nrun = \"echo first-clue; echo last-clue; exit 2\"\n").args(&["run"]).run();
+    run.code(1).stdout_has(".log").stdout_has("last-clue");
+}
+
+#[test]
+fn a_60_mb_line_keeps_memory_bounded() {
+    let test = Test::with_toml("[tasks.big]\nrun = \"head -c 60000000 /dev/zero | tr '\\\\0' a; echo\"\n")
+        .args(&["run", "--output", "quiet", "--progress", "plain"]);
+    let mut child = test.command().stdout(std::process::Stdio::null()).spawn().expect("spawn");
+    let mut peak_kb = 0u64;
+    while child.try_wait().expect("wait").is_none() {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        if let Some(kb) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+            peak_kb = peak_kb.max(kb);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(peak_kb < 64 * 1024, "volley peaked at {peak_kb} KiB for a 60 MB line");
+}
