@@ -8,3 +8,5 @@
 pub mod event;
 pub mod graph;
 pub mod model;
+pub mod schedule;
+pub mod simulate;
