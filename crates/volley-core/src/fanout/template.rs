@@ -57,19 +57,16 @@ impl Template {
             } else {
                 after.find('}').and_then(|close| parse_placeholder(&after[..close]).map(|p| (p, close)))
             };
-            match placeholder {
-                Some((placeholder, close)) => {
-                    literal.push_str(&rest[..open]);
-                    if !literal.is_empty() {
-                        parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    }
-                    parts.push(Part::Placeholder(placeholder));
-                    rest = &after[close + 1..];
+            if let Some((placeholder, close)) = placeholder {
+                literal.push_str(&rest[..open]);
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
                 }
-                None => {
-                    literal.push_str(&rest[..=open]);
-                    rest = after;
-                }
+                parts.push(Part::Placeholder(placeholder));
+                rest = &after[close + 1..];
+            } else {
+                literal.push_str(&rest[..=open]);
+                rest = after;
             }
         }
         literal.push_str(rest);
@@ -114,7 +111,8 @@ impl Template {
                 Part::Placeholder(Placeholder::Index) => out.push_str(&index.to_string()),
                 Part::Placeholder(Placeholder::Items) => out.push_str(&all()),
                 Part::Placeholder(Placeholder::Item { group: None, transform }) => {
-                    let transformed: Vec<String> = items.iter().map(|i| shell_quote(&apply(i, *transform))).collect();
+                    let transformed: Vec<String> =
+                        items.iter().map(|i| shell_quote(&apply(i, *transform))).collect();
                     out.push_str(&transformed.join(" "));
                 }
                 Part::Placeholder(Placeholder::Item { group: Some(group), transform }) => {
