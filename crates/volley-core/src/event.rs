@@ -226,6 +226,6 @@ impl<'a> EventLine<'a> {
 /// A consumer of the event stream (terminal, log files, --events writer, recorder).
 pub trait EventSink {
     fn event(&mut self, event: &Event);
-    /// Called once after RunFinished (or on abort): flush everything.
+    /// Called once after `RunFinished` (or on abort): flush everything.
     fn finish(&mut self) {}
 }

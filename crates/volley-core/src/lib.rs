@@ -8,5 +8,6 @@
 pub mod event;
 pub mod graph;
 pub mod model;
+pub mod summary;
 pub mod schedule;
 pub mod simulate;

@@ -1,0 +1,269 @@
+//! [`RunSummary`] as text: the task table, the totals, the failures and a headline.
+//!
+//! Colour is optional and only ever wraps already-padded text, so columns line up
+//! the same with and without it.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Effects, Style};
+
+use super::{Counts, RunSummary, TaskRecord, format_duration};
+use crate::event::{AttemptEnd, RunStatus, TaskStatus};
+
+/// A fan-out task with more instances than this shows one row of counts instead.
+pub const MAX_INSTANCE_ROWS: usize = 20;
+/// Failed tasks listed with their last lines; the rest are counted.
+const MAX_FAILURES_SHOWN: usize = 20;
+/// Widest task name in the table; longer names are cut with `…`.
+const MAX_NAME_WIDTH: usize = 40;
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+const DIM: Style = Style::new().effects(Effects::DIMMED);
+const BOLD: Style = Style::new().effects(Effects::BOLD);
+
+struct Row {
+    name: String,
+    status: String,
+    style: Style,
+    time: String,
+    cpu: String,
+    attempts: String,
+}
+
+impl RunSummary {
+    /// The summary printed when a run ends.
+    pub fn render(&self, color: bool) -> String {
+        let paint = |text: &str, style: Style| -> String {
+            if color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_owned() }
+        };
+        let rows = self.rows();
+        let mut out = String::new();
+        let width = |f: fn(&Row) -> &str, header: &str| {
+            rows.iter().map(|r| f(r).chars().count()).chain([header.chars().count()]).max().unwrap_or(0)
+        };
+        let (wn, ws) = (width(|r| &r.name, "task"), width(|r| &r.status, "status"));
+        let (wt, wc) = (width(|r| &r.time, "time"), width(|r| &r.cpu, "cpu"));
+        let header = format!("{:wn$}  {:ws$}  {:>wt$}  {:>wc$}  attempts", "task", "status", "time", "cpu");
+        let _ = writeln!(out, "{}", paint(&header, BOLD));
+        for row in &rows {
+            let status = paint(&format!("{:ws$}", row.status), row.style);
+            let line = format!(
+                "{:wn$}  {status}  {:>wt$}  {:>wc$}  {:>8}",
+                row.name, row.time, row.cpu, row.attempts
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+
+        out.push('\n');
+        let wall = self.wall_us;
+        let sum = self.task_time_us();
+        let _ = writeln!(out, "wall time      {}", format_duration(wall));
+        let _ = writeln!(out, "task time      {} (sum)", format_duration(sum));
+        if wall > 0 && sum > 0 {
+            let _ = writeln!(out, "speed-up       {:.1}×", sum as f64 / wall as f64);
+        }
+        let (path, length) = self.critical_path();
+        if !path.is_empty() {
+            let chain = path.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(" → ");
+            let _ = writeln!(out, "critical path  {chain}  ({})", format_duration(length));
+        }
+        for unit in self.units.iter().filter(|u| u.instances.is_some()) {
+            let mut counts = Counts::default();
+            self.instances_of(unit.unit).for_each(|r| counts.add(r));
+            let planned = unit.instances.unwrap_or(0) as usize;
+            counts.unfinished += planned.saturating_sub(counts.total());
+            let _ = writeln!(out, "{:14} {}", unit.name, fan_out_counts(&counts));
+        }
+
+        self.render_failures(&mut out, &paint);
+        out.push('\n');
+        let (symbol, style, headline) = self.headline();
+        let _ = writeln!(out, "{} {headline}", paint(symbol, style));
+        out
+    }
+
+    fn render_failures(&self, out: &mut String, paint: &dyn Fn(&str, Style) -> String) {
+        let failures: Vec<&TaskRecord> = self.records.values().filter(|r| r.is_failure()).collect();
+        if failures.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n{}", paint("failures", BOLD));
+        for record in failures.iter().take(MAX_FAILURES_SHOWN) {
+            let end = match (&record.status, &record.last_end) {
+                (Some(TaskStatus::TimedOut), _) => "timed out".to_owned(),
+                (_, Some(end)) => super::describe_end(end),
+                (_, None) => "failed".to_owned(),
+            };
+            let allowed = if record.allowed_failure { " (allowed)" } else { "" };
+            let style = if record.allowed_failure { YELLOW } else { RED };
+            let _ = writeln!(
+                out,
+                "  {} {}: {end} after {}{allowed}",
+                paint("✗", style),
+                record.name,
+                format_duration(record.duration_us)
+            );
+            if let Some(log) = &record.log {
+                let _ = writeln!(out, "    log: {log}");
+            }
+            for line in record.last_lines() {
+                let _ = writeln!(out, "    {} {}", paint("│", DIM), String::from_utf8_lossy(line));
+            }
+        }
+        if failures.len() > MAX_FAILURES_SHOWN {
+            let _ = writeln!(out, "  … and {} more (see their logs)", failures.len() - MAX_FAILURES_SHOWN);
+        }
+    }
+
+    fn headline(&self) -> (&'static str, Style, String) {
+        let counts = self.counts();
+        let detail = overall_counts(&counts);
+        let wall = format_duration(self.wall_us);
+        match self.status {
+            Some(RunStatus::Succeeded) => ("✓", GREEN, format!("run succeeded in {wall}: {detail}")),
+            Some(RunStatus::Failed) => ("✗", RED, format!("run failed after {wall}: {detail}")),
+            Some(RunStatus::Interrupted) => {
+                let by = self.interrupted_by.as_deref().map(|s| format!(" by {s}")).unwrap_or_default();
+                ("⊘", YELLOW, format!("run interrupted{by} after {wall}: {detail}"))
+            }
+            None => ("…", DIM, format!("run not finished: {detail}")),
+        }
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for unit in &self.units {
+            let instances: Vec<&TaskRecord> = self.instances_of(unit.unit).collect();
+            let count = instances.len().max(unit.instances.unwrap_or(0) as usize);
+            if unit.instances.is_some() && count > MAX_INSTANCE_ROWS {
+                rows.push(fan_out_row(&unit.name, count, &instances, self.unit_span(unit.unit)));
+            } else if instances.is_empty() {
+                rows.push(Row {
+                    name: cut(&unit.name),
+                    status: "· not started".to_owned(),
+                    style: DIM,
+                    time: "-".to_owned(),
+                    cpu: "-".to_owned(),
+                    attempts: "-".to_owned(),
+                });
+            } else {
+                rows.extend(instances.into_iter().map(task_row));
+            }
+        }
+        let planned = |r: &&TaskRecord| self.unit_index.contains_key(&r.key.unit);
+        rows.extend(self.records.values().filter(|r| !planned(r)).map(task_row));
+        rows
+    }
+}
+
+fn task_row(record: &TaskRecord) -> Row {
+    let (status, style) = status_cell(record);
+    let ran = record.attempts > 0;
+    Row {
+        name: cut(&record.name),
+        status,
+        style,
+        time: if ran || record.duration_us > 0 {
+            format_duration(record.duration_us)
+        } else {
+            "-".to_owned()
+        },
+        cpu: if ran { format_duration(record.cpu_us) } else { "-".to_owned() },
+        attempts: if ran { record.attempts.to_string() } else { "-".to_owned() },
+    }
+}
+
+fn fan_out_row(name: &str, count: usize, instances: &[&TaskRecord], span: Option<(u64, u64)>) -> Row {
+    let failed = instances.iter().any(|r| r.is_failure() && !r.allowed_failure);
+    Row {
+        name: cut(&format!("{name}[…]")),
+        status: format!("{count} instances"),
+        style: if failed { RED } else { Style::new() },
+        time: span.map_or_else(|| "-".to_owned(), |(s, e)| format_duration(e - s)),
+        cpu: format_duration(instances.iter().map(|r| r.cpu_us).sum()),
+        attempts: instances.iter().map(|r| u64::from(r.attempts)).sum::<u64>().to_string(),
+    }
+}
+
+fn status_cell(record: &TaskRecord) -> (String, Style) {
+    let allowed = if record.allowed_failure { " (allowed)" } else { "" };
+    let failed_style = if record.allowed_failure { YELLOW } else { RED };
+    match record.status {
+        None => ("… unfinished".to_owned(), DIM),
+        Some(TaskStatus::Succeeded) if record.flaky => ("✓ flaky".to_owned(), YELLOW),
+        Some(TaskStatus::Succeeded) => ("✓ succeeded".to_owned(), GREEN),
+        Some(TaskStatus::Failed) => {
+            let how = match &record.last_end {
+                Some(AttemptEnd::SpawnFailed { .. }) => "could not start".to_owned(),
+                Some(end @ (AttemptEnd::Exited { .. } | AttemptEnd::Signaled { .. })) => {
+                    super::describe_end(end)
+                }
+                _ => "failed".to_owned(),
+            };
+            (format!("✗ {how}{allowed}"), failed_style)
+        }
+        Some(TaskStatus::TimedOut) => (format!("⏱ timed out{allowed}"), failed_style),
+        Some(TaskStatus::Skipped) => match &record.needs {
+            Some(needs) => (format!("↷ skipped (needs {needs})"), DIM),
+            None => ("↷ skipped".to_owned(), DIM),
+        },
+        Some(TaskStatus::NotStarted) => ("· not started".to_owned(), DIM),
+        Some(TaskStatus::Interrupted) => ("⊘ interrupted".to_owned(), YELLOW),
+        Some(TaskStatus::Cached) => ("≡ cached".to_owned(), CYAN),
+        Some(TaskStatus::Resumed) => ("≡ resumed".to_owned(), CYAN),
+    }
+}
+
+/// `N succeeded, N failed, N skipped` for one fan-out task (SPEC §3), plus
+/// interrupted or unfinished instances when there are any.
+fn fan_out_counts(c: &Counts) -> String {
+    let mut text = format!(
+        "{} succeeded, {} failed, {} skipped",
+        c.succeeded + c.cached + c.resumed,
+        c.failed + c.timed_out,
+        c.skipped + c.not_started
+    );
+    for (n, what) in [(c.interrupted, "interrupted"), (c.unfinished, "unfinished")] {
+        if n > 0 {
+            let _ = write!(text, ", {n} {what}");
+        }
+    }
+    text
+}
+
+/// Non-zero counts only, for the headline.
+fn overall_counts(c: &Counts) -> String {
+    let succeeded = if c.flaky > 0 {
+        format!("{} succeeded ({} flaky)", c.succeeded, c.flaky)
+    } else {
+        format!("{} succeeded", c.succeeded)
+    };
+    let failed = if c.allowed_failures > 0 {
+        format!("{} failed ({} allowed)", c.failed + c.timed_out, c.allowed_failures)
+    } else {
+        format!("{} failed", c.failed + c.timed_out)
+    };
+    let parts = [
+        (c.succeeded, succeeded),
+        (c.failed + c.timed_out, failed),
+        (c.skipped, format!("{} skipped", c.skipped)),
+        (c.not_started + c.unfinished, format!("{} not started", c.not_started + c.unfinished)),
+        (c.interrupted, format!("{} interrupted", c.interrupted)),
+        (c.cached, format!("{} cached", c.cached)),
+        (c.resumed, format!("{} resumed", c.resumed)),
+    ];
+    let text: Vec<String> = parts.into_iter().filter(|(n, _)| *n > 0).map(|(_, t)| t).collect();
+    if text.is_empty() { "nothing to do".to_owned() } else { text.join(", ") }
+}
+
+fn cut(name: &str) -> String {
+    if name.chars().count() <= MAX_NAME_WIDTH {
+        return name.to_owned();
+    }
+    let mut short: String = name.chars().take(MAX_NAME_WIDTH - 1).collect();
+    short.push('…');
+    short
+}
