@@ -11,3 +11,10 @@ mod scheduler;
 
 pub use plan::{AttemptResult, Decision, FailPolicy, Finished, Instances, Limits, Skipped, UnitPlan, Work};
 pub use scheduler::Scheduler;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_failure;
