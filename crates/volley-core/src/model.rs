@@ -20,6 +20,8 @@ pub struct Project {
     pub tasks: Vec<TaskSpec>,
     /// Services in file order.
     pub services: Vec<ServiceSpec>,
+    /// Problems that do not stop volley (an empty `for_each.items`, …), ready to render.
+    pub warnings: crate::config::Diagnostics,
 }
 
 impl Project {
