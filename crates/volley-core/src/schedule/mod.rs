@@ -18,3 +18,5 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_failure;
+#[cfg(test)]
+mod timeline_tests;
