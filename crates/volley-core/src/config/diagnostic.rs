@@ -141,7 +141,7 @@ fn excerpt<'s>(source: &'s str, span: &Range<usize>) -> Option<(&'s str, Range<u
     let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
     // A span that ends just after a newline does not need the following line.
-    let last = if end > start { end - 1 } else { end };
+    let last = if end > start { floor_char_boundary(source, end - 1) } else { end };
     let line_end = source[last..].find('\n').map_or(source.len(), |i| last + i);
     let line_end = line_end.max(end);
     Some((source.get(line_start..line_end)?, start - line_start..end - line_start))

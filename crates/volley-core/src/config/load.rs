@@ -39,7 +39,11 @@ pub fn load(path: &Path, text: &str, fs: &dyn FileSystem) -> Result<Project, Dia
     let mut settings = None;
     let mut tasks = Vec::new();
     let mut services = Vec::new();
-    for (key, _, value) in w.known_entries(document.get_ref(), TOP_KEYS, "the file") {
+    for (name, value) in document.get_ref() {
+        let Some(key) = TOP_KEYS.iter().find(|k| k.name == name.get_ref().as_ref()) else {
+            unknown_table(&mut w, name, value);
+            continue;
+        };
         match key.name {
             "settings" => {
                 if let Some(table) = w.table(value, key, "the file") {
@@ -73,6 +77,21 @@ pub fn load(path: &Path, text: &str, fs: &dyn FileSystem) -> Result<Project, Dia
         services: services.into_iter().map(|s| s.spec).collect(),
         warnings: w.finish(path),
     })
+}
+
+/// Top-level keys are tables; a stray `[build]` with a `run` is most likely a task.
+fn unknown_table(w: &mut Walker<'_>, name: &toml::Spanned<toml::de::DeString<'_>>, value: &Value<'_>) {
+    let text = name.get_ref().as_ref();
+    let looks_like_unit =
+        matches!(value.get_ref(), DeValue::Table(t) if t.iter().any(|(k, _)| k.get_ref() == "run"));
+    let help = match closest(text, TOP_KEYS.iter().map(|k| k.name)) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if looks_like_unit => {
+            format!("tasks are declared as `[tasks.{text}]`, services as `[services.{text}]`")
+        }
+        None => "the top level has only `[settings]`, `[tasks.NAME]` and `[services.NAME]`".to_string(),
+    };
+    w.error(name.span(), format!("unknown table `{text}`"), "unknown table", Some(help));
 }
 
 fn syntax_error(w: &mut Walker<'_>, error: &toml::de::Error) {

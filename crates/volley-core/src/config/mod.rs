@@ -33,6 +33,9 @@ mod units;
 mod walker;
 
 #[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
 mod tests_errors;
 #[cfg(test)]
 mod tests_props;

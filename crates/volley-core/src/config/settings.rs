@@ -122,7 +122,7 @@ fn dotenv(w: &mut Walker<'_>, value: &Value<'_>, key: &Key) -> Vec<DotenvFile> {
             Some(rest) => (true, rest),
             None => (false, entry.as_str()),
         };
-        let path: PathBuf = w.file(span, name, "dotenv file", optional);
+        let path: PathBuf = w.file(span, name, "dotenv file", optional, true);
         files.push(DotenvFile { path, optional });
     }
     files
@@ -144,7 +144,7 @@ fn pools(w: &mut Walker<'_>, value: &Value<'_>, key: &Key) -> Vec<Pool> {
                 pools.push(Pool { name: name.to_string(), limit: n as usize });
             }
             _ => {
-                w.error(limit.span(), format!("invalid limit for pool `{name}`"), "must be at least 1", help)
+                w.error(limit.span(), format!("invalid limit for pool `{name}`"), "must be at least 1", help);
             }
         }
     }

@@ -111,7 +111,7 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
             "env" => spec.env = w.env(value, key, &place),
             "timeout" => spec.timeout = w.duration(value, key, &place, true),
             "retries" => {
-                spec.retries = w.integer(value, key, &place, 0, i64::from(u32::MAX)).map_or(0, |n| n as u32)
+                spec.retries = w.integer(value, key, &place, 0, i64::from(u32::MAX)).map_or(0, |n| n as u32);
             }
             "retry_delay" => {
                 spec.retry_delay =
@@ -151,7 +151,7 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
             Some("add the command to run, like `run = \"make build\"`".to_string()),
         ),
         Some(run_span) => {
-            check_placeholders(w, &spec, &place, &run_span, for_each_span.clone(), batch_span.clone())
+            check_placeholders(w, &spec, &place, &run_span, for_each_span.clone(), batch_span.clone());
         }
     }
     if spec.for_each.is_none() && for_each_span.is_none() {
@@ -269,7 +269,7 @@ fn for_each(w: &mut Walker<'_>, value: &Value<'_>, key: &Key, task: &str) -> Opt
             "command" => w.string(value, key, &place).map(|c| ForEach::Command(c.to_string())),
             "file" => w
                 .string(value, key, &place)
-                .map(|f| ForEach::File(w.file(value.span(), f, "`for_each` file", false))),
+                .map(|f| ForEach::File(w.file(value.span(), f, "`for_each` file", false, false))),
             _ => None,
         };
         match source {

@@ -163,7 +163,7 @@ impl<'a> Walker<'a> {
         match n {
             Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                let label = if max == i64::MAX {
+                let label = if max >= i64::from(u32::MAX) {
                     format!("must be at least {min}")
                 } else {
                     format!("must be from {min} to {max}")
@@ -374,7 +374,15 @@ impl<'a> Walker<'a> {
     }
 
     /// A file that must exist (unless `optional`), resolved against the project root.
-    pub fn file(&mut self, span: Range<usize>, text: &str, what: &str, optional: bool) -> PathBuf {
+    /// `opt_out`: the user could have marked it optional with a leading `?`.
+    pub fn file(
+        &mut self,
+        span: Range<usize>,
+        text: &str,
+        what: &str,
+        optional: bool,
+        opt_out: bool,
+    ) -> PathBuf {
         let path = self.root.join(text);
         let problem = match self.fs.kind(&path) {
             Some(PathKind::File) => return path,
@@ -382,11 +390,10 @@ impl<'a> Walker<'a> {
             Some(PathKind::Dir) => "is a directory, not a file",
             None => "does not exist",
         };
-        let help = if optional {
-            format!("paths are relative to `{}`", self.root_text())
-        } else {
-            format!("paths are relative to `{}`; prefix it with `?` if it may be missing", self.root_text())
-        };
+        let mut help = format!("paths are relative to `{}`", self.root_text());
+        if opt_out && !optional {
+            help.push_str("; prefix it with `?` if it may be missing");
+        }
         self.error(span, format!("{what} `{text}` {problem}"), problem, Some(help));
         path
     }
