@@ -1,1 +1,19 @@
-//! (being written)
+//! Processes: spawning attempts in their own process groups, reading their output as
+//! bounded line batches, reaping them with CPU times, signalling whole groups, and the
+//! watchdog that kills every group if volley itself dies.
+//!
+//! Depends on `volley-core`'s event vocabulary only; the runner drives it and turns
+//! [`ExecEvent`]s into run events.
+
+mod group;
+mod lines;
+mod local;
+mod reap;
+mod request;
+mod watchdog;
+
+pub use group::signal_group;
+pub use lines::{LineSplitter, MAX_LINE, READ_SIZE};
+pub use local::{DRAIN, LocalExecutor};
+pub use request::{ExecEvent, SpawnRequest, resolve_program};
+pub use watchdog::{WATCHDOG_ARG, watchdog_main};

@@ -1,0 +1,297 @@
+//! [`LocalExecutor`]: runs attempts as local processes and reports what they do.
+//!
+//! Each attempt is a std `Command` (`posix_spawn` path: no `pre_exec`) in its own process
+//! group (pgid == pid), stdin `/dev/null`, stdout and stderr piped, exactly the given
+//! environment. One tokio task per attempt ([`supervise`]) reads both pipes
+//! concurrently into bounded line batches, learns of the leader's exit without reaping
+//! it, waits for EOF on both pipes (at most [`DRAIN`] after the exit, since a
+//! background grandchild may hold them), SIGKILLs whatever is left of the group while
+//! the zombie leader still pins its id, deregisters it from the watchdog, reaps the
+//! leader with `wait4` and sends `Exited` after all its `Output`.
+//!
+//! Must be created and used inside a tokio runtime with I/O and time enabled; it spawns
+//! from the calling thread (keep that the runtime thread, never `spawn_blocking`).
+//! Dropping it SIGKILLs every group still live and tells the watchdog `bye`.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rustix::process::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::UnboundedSender;
+use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
+
+use super::group::signal_group;
+use super::lines::LineSplitter;
+use super::reap::{ExitWaiter, Reaped, reap};
+use super::request::{ExecEvent, SpawnRequest};
+use super::watchdog::WatchdogLink;
+
+/// How long output may still arrive after the leader exited.
+pub const DRAIN: Duration = Duration::from_millis(100);
+
+pub struct LocalExecutor {
+    events: UnboundedSender<ExecEvent>,
+    handle: Handle,
+    watchdog_exe: Option<PathBuf>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// State shared with the per-attempt tasks.
+#[derive(Default)]
+struct Shared {
+    /// Attempts whose `Exited` has not been sent: key → pgid. While listed, the group
+    /// id is pinned by its leader (running or zombie), so signalling it is safe.
+    live: HashMap<TaskKey, u32>,
+    watchdog: Option<WatchdogLink>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl LocalExecutor {
+    /// `watchdog_exe`: the volley binary, run as `<exe> __watchdog` on the first spawn
+    /// (`None`: no orphan protection, for tests).
+    pub fn new(events: UnboundedSender<ExecEvent>, watchdog_exe: Option<PathBuf>) -> io::Result<Self> {
+        let handle = Handle::try_current().map_err(io::Error::other)?;
+        Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default() })
+    }
+
+    /// Starts one attempt; returns its pid, which is also its process group id.
+    pub fn spawn(&mut self, req: SpawnRequest) -> io::Result<u32> {
+        if let Some(exe) = self.watchdog_exe.take() {
+            let link = WatchdogLink::start(&exe).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()),
+                )
+            })?;
+            lock(&self.shared).watchdog = Some(link);
+        }
+        let SpawnRequest { key, program, args, env, dir } = req;
+        let mut child = Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        let pgid = child.id();
+        {
+            let mut shared = lock(&self.shared);
+            if let Some(w) = shared.watchdog.as_mut() {
+                w.register(pgid);
+            }
+            shared.live.insert(key, pgid);
+        }
+        let leader = Pid::from_child(&child);
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let stderr = child.stderr.take().map(OwnedFd::from);
+        let _runtime = self.handle.enter();
+        let setup = (|| {
+            let out = receiver(stdout)?;
+            let err = receiver(stderr)?;
+            Ok::<_, io::Error>((out, err, ExitWaiter::new(leader)?))
+        })();
+        match setup {
+            Ok((out, err, waiter)) => {
+                let attempt = Attempt { key, leader, pgid, waiter };
+                self.handle.spawn(supervise(
+                    attempt,
+                    out,
+                    err,
+                    Arc::clone(&self.shared),
+                    self.events.clone(),
+                ));
+                Ok(pgid)
+            }
+            Err(e) => {
+                // Undo the spawn: the group is pinned until we reap the leader.
+                let _ = signal_group(pgid, libc::SIGKILL);
+                let _ = reap(leader, false);
+                let mut shared = lock(&self.shared);
+                shared.live.remove(&key);
+                if let Some(w) = shared.watchdog.as_mut() {
+                    w.deregister(pgid);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends `signal` to the whole process group of `key`'s running attempt. Does
+    /// nothing if there is none (it has already been reported as exited).
+    pub fn signal(&mut self, key: TaskKey, signal: i32) {
+        let shared = lock(&self.shared);
+        if let Some(&pgid) = shared.live.get(&key) {
+            let _ = signal_group(pgid, signal);
+        }
+    }
+
+    /// Sends `signal` to every process group whose attempt has not been reported exited.
+    pub fn kill_all(&mut self, signal: i32) {
+        let shared = lock(&self.shared);
+        for &pgid in shared.live.values() {
+            let _ = signal_group(pgid, signal);
+        }
+    }
+
+    /// Attempts started and not yet reported as `Exited`.
+    pub fn running(&self) -> usize {
+        lock(&self.shared).live.len()
+    }
+}
+
+impl Drop for LocalExecutor {
+    fn drop(&mut self) {
+        let mut shared = lock(&self.shared);
+        for &pgid in shared.live.values() {
+            let _ = signal_group(pgid, libc::SIGKILL);
+        }
+        if let Some(w) = shared.watchdog.take() {
+            w.bye();
+        }
+    }
+}
+
+fn receiver(fd: Option<OwnedFd>) -> io::Result<pipe::Receiver> {
+    let fd = fd.ok_or_else(|| io::Error::other("child pipe missing"))?;
+    // std made it a pipe; `from_owned_fd` would re-check that with two more syscalls.
+    rustix::io::ioctl_fionbio(&fd, true)?;
+    pipe::Receiver::from_owned_fd_unchecked(fd)
+}
+
+struct Attempt {
+    key: TaskKey,
+    leader: Pid,
+    pgid: u32,
+    waiter: ExitWaiter,
+}
+
+/// One pipe being read into line batches.
+struct PipeReader {
+    rx: pipe::Receiver,
+    lines: LineSplitter,
+    stream: Stream,
+    open: bool,
+}
+
+impl PipeReader {
+    fn new(rx: pipe::Receiver, stream: Stream) -> Self {
+        PipeReader { rx, lines: LineSplitter::default(), stream, open: true }
+    }
+
+    /// Cancel-safe: no data is lost if another branch wins.
+    async fn read(&mut self) -> io::Result<usize> {
+        self.rx.read_buf(self.lines.buffer()).await
+    }
+
+    /// Turns a read result into the lines to report; EOF or an error closes the pipe.
+    fn lines_after(&mut self, read: &io::Result<usize>) -> Option<Vec<u8>> {
+        if matches!(read, Ok(n) if *n > 0) {
+            self.lines.take_lines()
+        } else {
+            self.open = false;
+            self.lines.finish()
+        }
+    }
+}
+
+struct Reporter {
+    key: TaskKey,
+    events: UnboundedSender<ExecEvent>,
+}
+
+impl Reporter {
+    fn output(&self, stream: Stream, lines: Option<Vec<u8>>) {
+        if let Some(lines) = lines {
+            let _ = self.events.send(ExecEvent::Output { key: self.key, stream, lines: Lines(lines) });
+        }
+    }
+}
+
+async fn supervise(
+    mut attempt: Attempt,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+    shared: Arc<Mutex<Shared>>,
+    events: UnboundedSender<ExecEvent>,
+) {
+    let report = Reporter { key: attempt.key, events };
+    let mut out = PipeReader::new(stdout, Stream::Stdout);
+    let mut err = PipeReader::new(stderr, Stream::Stderr);
+
+    // Until the leader exits.
+    loop {
+        tokio::select! {
+            biased;
+            r = out.read(), if out.open => report.output(out.stream, out.lines_after(&r)),
+            r = err.read(), if err.open => report.output(err.stream, err.lines_after(&r)),
+            () = attempt.waiter.exited() => break,
+        }
+    }
+    // Until both pipes close, or the drain deadline.
+    let drain = async {
+        while out.open || err.open {
+            tokio::select! {
+                r = out.read(), if out.open => report.output(out.stream, out.lines_after(&r)),
+                r = err.read(), if err.open => report.output(err.stream, err.lines_after(&r)),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN, drain).await;
+    for pipe in [&mut out, &mut err] {
+        if pipe.open {
+            report.output(pipe.stream, pipe.lines.finish());
+        }
+    }
+    drop((out, err));
+
+    let Attempt { key, leader, pgid, .. } = attempt;
+    {
+        let mut shared = lock(&shared);
+        if shared.live.get(&key) == Some(&pgid) {
+            shared.live.remove(&key);
+        }
+        // The zombie leader pins the group id: this cannot hit a stranger, and after it
+        // the group is dying, so the watchdog no longer needs to know it.
+        let _ = signal_group(pgid, libc::SIGKILL);
+        if let Some(w) = shared.watchdog.as_mut() {
+            w.deregister(pgid);
+        }
+    }
+    let reaped = match reap(leader, true) {
+        Ok(Some(reaped)) => reaped,
+        // The leader has exited, so this returns at once.
+        Ok(None) => reap(leader, false).ok().flatten().unwrap_or_else(|| lost(None)),
+        Err(e) => lost(Some(e)),
+    };
+    let _ = report.events.send(ExecEvent::Exited {
+        key,
+        end: reaped.end,
+        cpu_user_us: reaped.cpu_user_us,
+        cpu_system_us: reaped.cpu_system_us,
+    });
+}
+
+/// Someone else reaped our child (a stray `waitpid(-1)` elsewhere): the status is gone.
+fn lost(err: Option<io::Error>) -> Reaped {
+    let why = err.map_or_else(|| "no status".to_owned(), |e| e.to_string());
+    Reaped {
+        end: AttemptEnd::SpawnFailed { message: format!("exit status lost: {why}") },
+        cpu_user_us: 0,
+        cpu_system_us: 0,
+    }
+}
