@@ -1,1 +1,11 @@
-//! (being written)
+//! Per-task log files: `<state_dir>/logs/<run-id>/<name>.log`, every line a task
+//! printed, for `volley logs --run` and for the summary's failure report.
+//!
+//! Consumes events only. Logs are a side system: an I/O error is one warning on
+//! stderr and never fails the run.
+
+mod file_name;
+mod writer;
+
+pub use file_name::{file_name, log_path};
+pub use writer::LogWriter;

@@ -3,8 +3,10 @@
 
 use crate::event::AttemptEnd;
 
-/// A duration for people: `45ms`, `0.4s`, `12.3s`, `2m05s`, `1h02m`.
+/// A duration for people: `45ms`, `0.4s`, `12.3s`, `10s`, `2m05s`, `1h02m`.
 ///
+/// Whole seconds drop the `.0` (`retrying in 2s`, `timed out after 10s`, as SPEC §2
+/// writes them).
 /// Rounds before choosing the unit, so 59.96 s reads `1m00s`, never `60.0s`.
 /// Below 0.1 s the tenths would all read `0.0s`, so milliseconds are shown instead.
 pub fn format_duration(us: u64) -> String {
@@ -14,7 +16,10 @@ pub fn format_duration(us: u64) -> String {
     }
     let tenths = us.saturating_add(50_000) / 100_000;
     if tenths < 600 {
-        return format!("{}.{}s", tenths / 10, tenths % 10);
+        return match tenths % 10 {
+            0 => format!("{}s", tenths / 10),
+            t => format!("{}.{t}s", tenths / 10),
+        };
     }
     let secs = us.saturating_add(500_000) / 1_000_000;
     if secs < 3_600 {
@@ -73,6 +78,8 @@ mod tests {
             (99_400, "99ms"),
             (99_600, "0.1s"),
             (400_000, "0.4s"),
+            (2_000_000, "2s"),
+            (10_040_000, "10s"),
             (1_249_999, "1.2s"),
             (12_340_000, "12.3s"),
             (59_940_000, "59.9s"),
