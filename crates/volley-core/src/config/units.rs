@@ -83,7 +83,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if !fraction.is_empty() {
         let numerator: u128 = fraction.parse().map_err(|_| format!("`{number}` is not a number"))?;
         let scale = 10u128.pow(fraction.len() as u32);
-        bytes += numerator * u128::from(multiplier) / scale;
+        bytes = bytes.checked_add(numerator * u128::from(multiplier) / scale).ok_or_else(too_large)?;
     }
     u64::try_from(bytes).map_err(|_| too_large())
 }
@@ -147,6 +147,8 @@ mod tests {
         assert_eq!(parse_size("1.2.3MB"), Err("`1.2.3` is not a number".to_string()));
         assert_eq!(parse_size("99999999TiB"), Err("`99999999TiB` is too large".to_string()));
         assert_eq!(parse_size(&u64::MAX.to_string()), Ok(u64::MAX));
+        let huge = format!("{}.5TiB", u128::MAX / (1 << 40));
+        assert_eq!(parse_size(&huge), Err(format!("`{huge}` is too large")));
     }
 
     #[test]

@@ -46,7 +46,9 @@ impl<'a> Walker<'a> {
     }
 
     pub fn finish(self, file: &Path) -> Diagnostics {
-        Diagnostics::new(file.display().to_string(), Arc::from(self.src), self.diagnostics)
+        // A valid file keeps no copy of its text: there is nothing to render.
+        let source = if self.diagnostics.is_empty() { Arc::from("") } else { Arc::from(self.src) };
+        Diagnostics::new(file.display().to_string(), source, self.diagnostics)
     }
 
     fn push(
