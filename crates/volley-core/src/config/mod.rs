@@ -26,6 +26,7 @@ mod address;
 mod diagnostic;
 mod file_system;
 mod load;
+mod paths;
 mod service;
 mod settings;
 mod task;

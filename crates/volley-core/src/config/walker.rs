@@ -5,7 +5,7 @@
 //! falls back to a default, so the walk always continues and reports everything.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, LineIndex, Severity};
-use super::file_system::{FileSystem, PathKind};
+use super::file_system::FileSystem;
 use super::units::{parse_duration, parse_size};
 
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
@@ -31,7 +31,7 @@ pub(super) const DURATION_HELP: &str = "durations look like `500ms`, `10s`, `2m`
 pub(super) struct Walker<'a> {
     pub src: &'a str,
     pub root: &'a Path,
-    fs: &'a dyn FileSystem,
+    pub fs: &'a dyn FileSystem,
     lines: Option<LineIndex>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -351,58 +351,6 @@ impl<'a> Walker<'a> {
             }
         }
         out
-    }
-
-    /// A directory, resolved against the project root; it must exist.
-    pub fn dir(&mut self, value: &Value<'_>, key: &Key, place: &str) -> Option<PathBuf> {
-        let text = self.string(value, key, place)?;
-        let path = self.root.join(text);
-        let problem = match self.fs.kind(&path) {
-            Some(PathKind::Dir) => return Some(path),
-            Some(PathKind::File) => "is a file, not a directory",
-            None => "does not exist",
-        };
-        self.error(
-            value.span(),
-            format!("directory `{text}` of {place} {problem}"),
-            problem,
-            Some(format!(
-                "`{}` is relative to `{}`; create the directory or fix the path",
-                key.name,
-                self.root_text()
-            )),
-        );
-        None
-    }
-
-    /// A file that must exist (unless `optional`), resolved against the project root.
-    /// `opt_out`: the user could have marked it optional with a leading `?`.
-    pub fn file(
-        &mut self,
-        span: Range<usize>,
-        text: &str,
-        what: &str,
-        optional: bool,
-        opt_out: bool,
-    ) -> PathBuf {
-        let path = self.root.join(text);
-        let problem = match self.fs.kind(&path) {
-            Some(PathKind::File) => return path,
-            None if optional => return path,
-            Some(PathKind::Dir) => "is a directory, not a file",
-            None => "does not exist",
-        };
-        let mut help = format!("paths are relative to `{}`", self.root_text());
-        if opt_out && !optional {
-            help.push_str("; prefix it with `?` if it may be missing");
-        }
-        self.error(span, format!("{what} `{text}` {problem}"), problem, Some(help));
-        path
-    }
-
-    fn root_text(&self) -> String {
-        let text = self.root.display().to_string();
-        if text.is_empty() { ".".to_string() } else { text }
     }
 
     /// Tasks and services share names that must match `[A-Za-z0-9_.-]+`.
