@@ -25,7 +25,8 @@ const TOP_KEYS: &[Key] = &[
 /// Parses and validates one `volley.toml`. `path` names the file in messages, and its
 /// parent directory is the root that relative paths are resolved against.
 ///
-/// On success, warnings (if any) are in `Project::warnings`. On failure, every
+/// Paths in the model are `root.join(...)`: pass an absolute `path` for absolute
+/// paths. On success, warnings (if any) are in `Project::warnings`. On failure, every
 /// problem found is returned, warnings included; after a TOML syntax error only
 /// that first error is.
 pub fn load(path: &Path, text: &str, fs: &dyn FileSystem) -> Result<Project, Diagnostics> {

@@ -298,3 +298,17 @@ fn styled_rendering_uses_ansi_escapes() {
     assert!(diagnostics.render(true).contains('\u{1b}'));
     assert!(!diagnostics.render(false).contains('\u{1b}'));
 }
+
+#[test]
+fn array_of_tables_is_not_a_task_table() {
+    let rendered = errors("[[tasks]]\nrun = \"make\"\n");
+    assert!(rendered.contains("error: `tasks` must be a table of tasks"), "{rendered}");
+}
+
+#[test]
+fn dotted_and_inline_tables_are_the_same_tasks() {
+    let text = "tasks.a.run = \"a\"\ntasks.b = { run = \"b\", deps = [\"a\"] }\n";
+    let p = super::test_support::load_ok(text, &FakeFs::default());
+    assert_eq!(p.tasks.len(), 2);
+    assert_eq!(p.tasks[1].deps, ["a"]);
+}
