@@ -13,6 +13,8 @@ pub use plan::{AttemptResult, Decision, FailPolicy, Finished, Instances, Limits,
 pub use scheduler::Scheduler;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
