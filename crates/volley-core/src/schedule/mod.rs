@@ -15,6 +15,8 @@ pub use scheduler::Scheduler;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod properties_failure;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;

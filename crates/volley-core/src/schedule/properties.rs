@@ -98,7 +98,7 @@ pub(super) fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-fn instances(plan: &UnitPlan) -> u32 {
+pub(super) fn instances(plan: &UnitPlan) -> u32 {
     match plan.instances {
         Instances::Known(n) => n,
         Instances::Pending => 1,
@@ -141,7 +141,7 @@ fn check_timeline(case: &Case, timeline: &Timeline) -> Result<(), TestCaseError>
         prop_assert!(case.plans[unit].included, "excluded {:?} ran", entry.key);
         prop_assert!(entry.key.instance < instances(&case.plans[unit]));
         prop_assert!((entry.slot as usize) < case.limits.slots);
-        prop_assert_eq!(entry.end - entry.start, case.durations[unit]);
+        prop_assert_eq!(entry.start + case.durations[unit], entry.end);
         unit_end[unit] = unit_end[unit].max(entry.end);
     }
     prop_assert!(seen.values().all(|n| *n == 1), "an instance ran twice");
