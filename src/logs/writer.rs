@@ -262,3 +262,44 @@ mod tests {
         assert!(logs.disabled && logs.warned);
     }
 }
+
+#[cfg(test)]
+mod throughput {
+    use volley_core::event::{Lines, Stream};
+
+    use super::*;
+
+    /// `cargo test --release --lib -- logs::writer::throughput --ignored --nocapture`
+    #[test]
+    #[ignore = "throughput measurement; run in release"]
+    fn log_writer_throughput() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut logs = LogWriter::new(dir.path().join("r"));
+        let mut chunk = Vec::with_capacity(64 * 1024);
+        while chunk.len() + 100 <= 64 * 1024 {
+            chunk.extend_from_slice(&[b'x'; 99]);
+            chunk.push(b'\n');
+        }
+        let events: Vec<Event> = (0..4)
+            .map(|i| Event::Output {
+                t_us: 0,
+                key: TaskKey { unit: UnitId(i), instance: 0 },
+                name: format!("task{i}").into(),
+                stream: Stream::Stdout,
+                lines: Lines(chunk.clone()),
+            })
+            .collect();
+        let total = 4 * 50 * 1024 * 1024;
+        let started = std::time::Instant::now();
+        let mut done = 0;
+        while done < total {
+            for event in &events {
+                logs.event(event);
+                done += chunk.len();
+            }
+        }
+        logs.finish();
+        let secs = started.elapsed().as_secs_f64();
+        println!("log writer: {:.0} MiB/s", done as f64 / secs / 1024.0 / 1024.0);
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use volley_core::event::{AttemptEnd, Event, EventSink, TaskKey};
+use volley_core::event::{AttemptEnd, Event, EventSink, Stream, TaskKey};
 use volley_core::graph::UnitId;
 use volley_core::summary::RunSummary;
 
@@ -183,10 +183,17 @@ impl EventSink for TerminalReporter {
             Event::InstancesPlanned { unit, name, .. } => {
                 self.fan_out.insert(*unit, name.clone());
             }
-            Event::AttemptStarted { name, .. } => {
+            Event::AttemptStarted { key, name, attempt, .. } => {
                 self.prefixer.widen(name);
                 if let Some(line) = self.status(event, None) {
                     self.writer.stdout(line);
+                }
+                // In a block, the attempts' outputs would otherwise run together.
+                if let Some(group) = self.groups.get_mut(key).filter(|_| *attempt > 1) {
+                    let mut header = Vec::new();
+                    let text = format!("── attempt {attempt} ──\n");
+                    self.prefixer.format(name, Stream::Stdout, text.as_bytes(), &mut header);
+                    group.push(&header);
                 }
             }
             Event::Output { key, name, stream, lines, .. } if !quiet => {

@@ -175,3 +175,104 @@ fn interrupts_and_warnings_go_to_stderr() {
         "⊘ SIGINT: stopping running tasks (interrupt again to kill them now)\nwarning: cannot record the run\n"
     );
 }
+
+/// The consumer side of the 4 × 50 MB target: prefixed reporter (to a sink, through
+/// the writer thread) plus the summary, fed 64 KiB chunks of 100-byte lines.
+/// `cargo test --release --lib -- ui::tests::reporter_throughput --ignored --nocapture`
+#[test]
+#[ignore = "throughput measurement; run in release"]
+fn reporter_throughput() {
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    while chunk.len() + 100 <= 64 * 1024 {
+        chunk.extend_from_slice(&[b'x'; 99]);
+        chunk.push(b'\n');
+    }
+    let names = ["alpha", "beta", "gamma", "delta"];
+    let options = TerminalOptions { mode: OutputMode::Prefixed, color: true, footer: false, summary: true };
+    let mut reporter =
+        TerminalReporter::with_output(options, Box::new(std::io::sink()), Box::new(std::io::sink()));
+    let tasks = names.iter().enumerate().map(|(i, n)| planned(i as u32, n, &[])).collect();
+    reporter.event(&Event::RunStarted {
+        run_id: Arc::from("r"),
+        command: vec![],
+        jobs: 4,
+        started_at_us: 0,
+        tasks,
+        dry_run: false,
+    });
+    let events: Vec<Event> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Event::Output {
+            t_us: 0,
+            key: key(i as u32),
+            name: Arc::from(*n),
+            stream: Stream::Stdout,
+            lines: Lines(chunk.clone()),
+        })
+        .collect();
+    let total = 4 * 50 * 1024 * 1024;
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < total {
+        for event in &events {
+            reporter.event(event);
+            done += chunk.len();
+        }
+    }
+    reporter.finish();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "terminal reporter (prefixed, colour, to a sink): {:.0} MiB/s",
+        done as f64 / secs / 1024.0 / 1024.0
+    );
+}
+
+#[test]
+fn grouped_block_separates_attempts() {
+    let mut events = vec![started(0, "fetch", 0), output(0, "fetch", Stream::Stdout, "reset\n")];
+    events.push(Event::AttemptFinished {
+        t_us: 0,
+        key: key(0),
+        name: "fetch".into(),
+        attempt: 1,
+        end: AttemptEnd::Exited { code: 1 },
+        success: false,
+        duration_us: 0,
+        cpu_user_us: 0,
+        cpu_system_us: 0,
+        retry_in_us: Some(1_000_000),
+    });
+    events.push(Event::AttemptStarted {
+        t_us: 0,
+        key: key(0),
+        name: "fetch".into(),
+        attempt: 2,
+        slot: 0,
+        pid: 2,
+        expected_us: None,
+    });
+    events.push(output(0, "fetch", Stream::Stdout, "ok\n"));
+    events.push(Event::TaskFinished {
+        t_us: 0,
+        key: key(0),
+        name: "fetch".into(),
+        status: TaskStatus::Succeeded,
+        duration_us: 2_300_000,
+        attempts: 2,
+        allowed_failure: false,
+        flaky: true,
+        needs: None,
+        log: None,
+    });
+    let (out, _) = render(OutputMode::Grouped, false, &events);
+    insta::assert_snapshot!(out, @r"
+    ▶ fetch
+    ↻ fetch failed (exit 1), retrying in 1s
+    ▶ fetch (attempt 2)
+    ✓ fetch 2.3s (flaky: passed on attempt 2)
+    fetch | reset
+    fetch | ── attempt 2 ──
+    fetch | ok
+    ");
+}
