@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use format::{describe_end, format_duration, signal_name};
 
-use crate::event::{AttemptEnd, Event, Lines, RunStatus, TaskKey, TaskStatus};
+use crate::event::{AttemptEnd, Event, EventSink, Lines, RunStatus, TaskKey, TaskStatus};
 use crate::graph::UnitId;
 
 /// Output lines kept per task for the failure report.
@@ -380,5 +380,13 @@ impl RunSummary {
         }
         path.reverse();
         (path, length)
+    }
+}
+
+/// A summary can sit among the runner's sinks on its own (e.g. for the exit report of
+/// a run with `--output quiet --events -`).
+impl EventSink for RunSummary {
+    fn event(&mut self, event: &Event) {
+        self.observe(event);
     }
 }
