@@ -44,6 +44,11 @@ impl ExitWaiter {
                 return Ok(ExitWaiter::Pidfd(fd));
             }
         }
+        Self::thread(pid)
+    }
+
+    /// The portable fallback: a helper thread blocked in `waitid(WNOWAIT)`.
+    pub fn thread(pid: Pid) -> io::Result<Self> {
         let (tx, rx) = oneshot::channel();
         std::thread::Builder::new().name(format!("wait-{}", pid.as_raw_nonzero())).spawn(move || {
             // Stops once it has exited, or is not our child any more (ECHILD).
@@ -112,4 +117,42 @@ pub fn reap(pid: Pid, nohang: bool) -> io::Result<Option<Reaped>> {
 
 fn timeval_us(t: libc::timeval) -> u64 {
     (t.tv_sec as u64).saturating_mul(1_000_000).saturating_add(t.tv_usec as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    use super::*;
+
+    #[allow(clippy::zombie_processes)] // reaped by `reap`, not by `Child::wait`
+    fn waits_and_reaps(thread: bool) -> Reaped {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let child = Command::new("sh").args(["-c", "exit 5"]).process_group(0).spawn().expect("spawn");
+            let pid = Pid::from_child(&child);
+            let mut waiter =
+                if thread { ExitWaiter::thread(pid) } else { ExitWaiter::new(pid) }.expect("waiter");
+            waiter.exited().await;
+            // Exited but not reaped: the zombie still holds the pid.
+            assert!(std::fs::metadata(format!("/proc/{}", child.id())).is_ok());
+            reap(pid, true).expect("wait4").expect("exited")
+        })
+    }
+
+    #[test]
+    fn pidfd_waiter_learns_of_exit_without_reaping() {
+        assert_eq!(waits_and_reaps(false).end, AttemptEnd::Exited { code: 5 });
+    }
+
+    #[test]
+    fn thread_waiter_learns_of_exit_without_reaping() {
+        assert_eq!(waits_and_reaps(true).end, AttemptEnd::Exited { code: 5 });
+    }
+
+    #[test]
+    fn reaping_a_stranger_fails() {
+        assert!(reap(Pid::from_raw(i32::MAX).expect("pid"), true).is_err());
+    }
 }

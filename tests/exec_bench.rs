@@ -1,0 +1,86 @@
+//! Spawn throughput, run by hand (release): 3000 × `sh -c true`, two at a time,
+//! through `LocalExecutor` on a current-thread runtime with the watchdog on, against
+//! `seq 3000 | xargs -P2 -n1 true` on the same machine.
+//!
+//! `cargo test --release --test exec_bench -- --ignored --nocapture`
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use tokio::sync::mpsc::unbounded_channel;
+use volley::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
+use volley_core::event::{AttemptEnd, TaskKey};
+use volley_core::graph::UnitId;
+
+const JOBS: u32 = 3000;
+const SLOTS: u32 = 2;
+
+// The double underscore lets `__watchdog` (the watchdog's argument) select this test.
+#[allow(non_snake_case)]
+#[test]
+fn helper__watchdog() {
+    if std::env::args().nth(1).as_deref() == Some("__watchdog") {
+        std::process::exit(watchdog_main());
+    }
+}
+
+fn executor_ms_per_job() -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let sh = resolve_program("sh", None).expect("sh");
+    let env = vec![("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), "/tmp".into())];
+    rt.block_on(async {
+        let (tx, mut rx) = unbounded_channel();
+        let exe = std::env::current_exe().expect("exe");
+        let mut exec = LocalExecutor::new(tx, Some(exe)).expect("executor");
+        let request = |n: u32| SpawnRequest {
+            key: TaskKey { unit: UnitId(n), instance: 0 },
+            program: sh.clone(),
+            args: vec!["-c".into(), "true".into()],
+            env: env.clone(),
+            dir: std::env::temp_dir(),
+        };
+        let start = Instant::now();
+        let (mut started, mut done) = (0, 0);
+        while started < SLOTS {
+            exec.spawn(request(started)).expect("spawn");
+            started += 1;
+        }
+        while done < JOBS {
+            if let Some(ExecEvent::Exited { end, .. }) = rx.recv().await {
+                assert_eq!(end, AttemptEnd::Exited { code: 0 });
+                done += 1;
+                if started < JOBS {
+                    exec.spawn(request(started)).expect("spawn");
+                    started += 1;
+                }
+            }
+        }
+        start.elapsed().as_secs_f64() * 1000.0 / f64::from(JOBS)
+    })
+}
+
+fn xargs_ms_per_job() -> f64 {
+    let items = (1..=JOBS).map(|i| i.to_string()).collect::<Vec<_>>().join("\n") + "\n";
+    let start = Instant::now();
+    let mut xargs = Command::new("xargs")
+        .args(["-P", &SLOTS.to_string(), "-n", "1", "true"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("xargs");
+    std::io::Write::write_all(&mut xargs.stdin.take().expect("stdin"), items.as_bytes()).expect("write");
+    assert!(xargs.wait().expect("wait").success());
+    start.elapsed().as_secs_f64() * 1000.0 / f64::from(JOBS)
+}
+
+#[test]
+#[ignore = "benchmark: run by hand in release mode"]
+fn spawn_throughput_against_xargs() {
+    for round in 1..=3 {
+        let ours = executor_ms_per_job();
+        let xargs = xargs_ms_per_job();
+        eprintln!(
+            "round {round}: LocalExecutor sh -c true: {ours:.3} ms/job; xargs -P{SLOTS} true: {xargs:.3} ms/job; ratio {:.2}",
+            ours / xargs
+        );
+    }
+}

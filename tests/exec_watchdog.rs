@@ -1,0 +1,138 @@
+//! The orphan guarantee end to end, without the CLI: this test binary plays both
+//! "volley" and its watchdog. Run with the argument `__fake_volley`, it starts a
+//! `LocalExecutor` whose watchdog is this same binary (`<exe> __watchdog`: libtest
+//! takes `__watchdog` as a filter, which selects `helper__watchdog`, which then runs
+//! `watchdog_main`). The tests kill the fake volley and check that every process of
+//! its task, grandchild included, is gone within the two-second budget.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::unbounded_channel;
+use volley::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
+use volley_core::event::TaskKey;
+use volley_core::graph::UnitId;
+
+const DIR_VAR: &str = "VOLLEY_EXEC_TEST_DIR";
+
+fn role() -> Option<String> {
+    std::env::args().nth(1)
+}
+
+// The double underscore lets `__watchdog` (the watchdog's argument) select this test.
+#[allow(non_snake_case)]
+#[test]
+fn helper__watchdog() {
+    if role().as_deref() == Some("__watchdog") {
+        std::process::exit(watchdog_main());
+    }
+}
+
+#[allow(non_snake_case)]
+#[test]
+fn helper__fake_volley() {
+    if role().as_deref() != Some("__fake_volley") {
+        return;
+    }
+    let dir = std::env::var_os(DIR_VAR).expect("dir");
+    let dir = Path::new(&dir);
+    let script = format!(
+        "sleep 1000 & echo $! > '{gc}.tmp'; mv '{gc}.tmp' '{gc}'; echo $$ > '{l}.tmp'; mv '{l}.tmp' '{l}'; wait",
+        gc = dir.join("grandchild").display(),
+        l = dir.join("leader").display(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let (tx, mut rx) = unbounded_channel();
+        let exe = std::env::current_exe().expect("exe");
+        let mut exec = LocalExecutor::new(tx, Some(exe)).expect("executor");
+        exec.spawn(SpawnRequest {
+            key: TaskKey { unit: UnitId(0), instance: 0 },
+            program: resolve_program("sh", None).expect("sh"),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            dir: dir.to_path_buf(),
+        })
+        .expect("spawn");
+        // Until killed: the task never ends by itself.
+        while let Some(event) = rx.recv().await {
+            assert!(!matches!(event, ExecEvent::Exited { .. }), "task ended early");
+        }
+    });
+}
+
+fn pid_from(path: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text.trim().parse().expect("pid");
+        }
+        assert!(Instant::now() < deadline, "{} never written", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Gone, or a zombie waiting for init.
+fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Starts a fake volley in its own process group, waits for its task to be up,
+/// applies `kill`, and returns how long the task's processes took to die.
+fn task_survival_after(kill: impl FnOnce(&std::process::Child)) -> Option<Duration> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut volley = Command::new(std::env::current_exe().expect("exe"))
+        .args(["__fake_volley", "--exact", "helper__fake_volley", "--nocapture"])
+        .env(DIR_VAR, dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("fake volley");
+    let grandchild = pid_from(&dir.path().join("grandchild"));
+    let leader = pid_from(&dir.path().join("leader"));
+    assert!(!is_dead(grandchild) && !is_dead(leader));
+    let killed = Instant::now();
+    kill(&volley);
+    volley.wait().expect("reap fake volley");
+    let deadline = killed + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if is_dead(grandchild) && is_dead(leader) {
+            return Some(killed.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Don't leave them behind if the guarantee failed.
+    for pid in [grandchild, leader] {
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    None
+}
+
+#[test]
+fn sigkill_of_volley_kills_its_process_groups() {
+    let took = task_survival_after(|volley| {
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(volley.id() as i32, libc::SIGKILL) };
+    });
+    let took = took.expect("task processes outlived volley");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn watchdog_survives_ctrl_c_to_volleys_process_group() {
+    // The terminal's Ctrl-C goes to volley's process group. This fake volley has no
+    // handler and dies of it; the watchdog, in its own group, must live to clean up.
+    let took = task_survival_after(|volley| {
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(-(volley.id() as i32), libc::SIGINT) };
+    });
+    let took = took.expect("task processes outlived volley");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
