@@ -111,3 +111,38 @@ impl Timeline {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u32) -> Graph {
+        let names = (0..n).map(|i| format!("t{i}")).collect();
+        Graph::new(names, (0..n).map(|i| if i == 0 { vec![] } else { vec![UnitId(i - 1)] }).collect())
+    }
+
+    #[test]
+    fn empty_run_has_no_entries_and_zero_makespan() {
+        let g = chain(1);
+        let plans = vec![UnitPlan { included: false, ..UnitPlan::task(0.0) }];
+        let timeline = simulate(&g, plans, Limits { slots: 2, pools: vec![] }, &[Duration::from_secs(1)]);
+        assert_eq!((timeline.entries.len(), timeline.makespan), (0, Duration::ZERO));
+        assert_eq!(timeline.render_text(&g), "");
+    }
+
+    #[test]
+    fn pending_units_run_once_and_columns_widen_with_the_makespan() {
+        let g = chain(2);
+        let plans = vec![
+            UnitPlan { instances: Instances::Known(2), ..UnitPlan::task(2.0) },
+            UnitPlan { instances: Instances::Pending, ..UnitPlan::task(1.0) },
+        ];
+        let durations = [Duration::from_secs(60), Duration::from_millis(40_500)];
+        let timeline = simulate(&g, plans, Limits { slots: 1, pools: vec![] }, &durations);
+        assert_eq!(
+            timeline.render_text(&g),
+            "   0.000s →  60.000s  slot 0  t0[0]\n  60.000s → 120.000s  slot 0  t0[1]\n 120.000s → 160.500s  slot 0  t1\n"
+        );
+        assert_eq!(timeline.makespan, Duration::from_millis(160_500));
+    }
+}
