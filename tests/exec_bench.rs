@@ -84,3 +84,39 @@ fn spawn_throughput_against_xargs() {
         );
     }
 }
+
+#[test]
+#[ignore = "benchmark: run by hand in release mode"]
+fn output_throughput() {
+    const TASKS: u32 = 4;
+    const BYTES: u64 = 50_000_000;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let sh = resolve_program("sh", None).expect("sh");
+    let script = format!("yes 'a line of output such as a build tool prints, 60 bytes' | head -c {BYTES}");
+    let (bytes, secs) = rt.block_on(async {
+        let (tx, mut rx) = unbounded_channel();
+        let mut exec = LocalExecutor::new(tx, None).expect("executor");
+        let start = Instant::now();
+        for n in 0..TASKS {
+            exec.spawn(SpawnRequest {
+                key: TaskKey { unit: UnitId(n), instance: 0 },
+                program: sh.clone(),
+                args: vec!["-c".into(), script.clone().into()],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                dir: std::env::temp_dir(),
+            })
+            .expect("spawn");
+        }
+        let (mut bytes, mut done) = (0u64, 0);
+        while done < TASKS {
+            match rx.recv().await.expect("event") {
+                ExecEvent::Output { lines, .. } => bytes += lines.0.len() as u64,
+                ExecEvent::Exited { .. } => done += 1,
+            }
+        }
+        (bytes, start.elapsed().as_secs_f64())
+    });
+    // `head -c` cuts the last line, which gets a `\n`.
+    assert!((u64::from(TASKS) * BYTES..=u64::from(TASKS) * (BYTES + 1)).contains(&bytes), "{bytes} bytes");
+    eprintln!("{TASKS} × {BYTES} bytes through LocalExecutor: {:.0} MiB/s", bytes as f64 / secs / 1048576.0);
+}
