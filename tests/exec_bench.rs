@@ -118,5 +118,8 @@ fn output_throughput() {
     });
     // `head -c` cuts the last line, which gets a `\n`.
     assert!((u64::from(TASKS) * BYTES..=u64::from(TASKS) * (BYTES + 1)).contains(&bytes), "{bytes} bytes");
-    eprintln!("{TASKS} × {BYTES} bytes through LocalExecutor: {:.0} MiB/s", bytes as f64 / secs / 1_048_576.0);
+    eprintln!(
+        "{TASKS} × {BYTES} bytes through LocalExecutor: {:.0} MiB/s",
+        bytes as f64 / secs / 1_048_576.0
+    );
 }

@@ -22,7 +22,7 @@ pub struct Cli {
     #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
-    /// When to colour output (NO_COLOR is honoured with `auto`).
+    /// When to colour output (`NO_COLOR` is honoured with `auto`).
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     pub color: ColorWhen,
 

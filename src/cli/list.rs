@@ -10,7 +10,13 @@ pub fn print(project: &Project) {
 }
 
 fn render(project: &Project) -> String {
-    let width = project.tasks.iter().map(|t| t.name.len()).chain(project.services.iter().map(|s| s.name.len())).max().unwrap_or(0);
+    let width = project
+        .tasks
+        .iter()
+        .map(|t| t.name.len())
+        .chain(project.services.iter().map(|s| s.name.len()))
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     let line = |out: &mut String, name: &str, description: Option<&String>, deps: &[String]| {
         let _ = write!(out, "  {name:width$}");

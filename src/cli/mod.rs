@@ -80,7 +80,7 @@ pub fn main() -> i32 {
         }
     };
     let color_stderr = crate::ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
-    match dispatch(cli) {
+    match dispatch(&cli) {
         Ok(code) => code,
         Err(error) => {
             error.print(color_stderr);
@@ -97,10 +97,10 @@ fn color_choice(when: ColorWhen) -> crate::ui::ColorChoice {
     }
 }
 
-fn dispatch(cli: Cli) -> Result<i32, CliError> {
+fn dispatch(cli: &Cli) -> Result<i32, CliError> {
     let color_stderr = crate::ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     match cli.command {
-        Command::Run(ref args) => run::run(&cli, args),
+        Command::Run(ref args) => run::run(cli, args),
         Command::Check => {
             let project = project::load(cli.file.as_deref(), color_stderr)?;
             println!(

@@ -27,20 +27,21 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 
 /// Locates, reads and validates the project file. Warnings go to stderr.
 pub fn load(explicit: Option<&Path>, color: bool) -> Result<Project, CliError> {
-    let path = match explicit {
-        Some(path) => path.to_path_buf(),
-        None => {
-            let cwd = std::env::current_dir().map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
-            find(&cwd).ok_or_else(|| {
-                CliError::usage(format!("no {FILE_NAME} in {} or any parent directory", cwd.display()))
-                    .with_help(format!("create one, or name one with `-f PATH`; see `volley --help`"))
-            })?
-        }
+    let path = if let Some(path) = explicit {
+        path.to_path_buf()
+    } else {
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
+        find(&cwd).ok_or_else(|| {
+            CliError::usage(format!("no {FILE_NAME} in {} or any parent directory", cwd.display()))
+                .with_help("create one, or name one with `-f PATH`; see `volley --help`")
+        })?
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     let absolute = std::path::absolute(&path).unwrap_or(path);
-    let project = config::load(&absolute, &text, &RealFileSystem).map_err(|d| CliError::Config(d.render(color)))?;
+    let project =
+        config::load(&absolute, &text, &RealFileSystem).map_err(|d| CliError::Config(d.render(color)))?;
     if !project.warnings.is_empty() {
         eprint!("{}", project.warnings.render(color && std::io::stderr().is_terminal()));
     }

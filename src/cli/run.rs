@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     let project = project::load(cli.file.as_deref(), color_stderr)?;
     let selection =
         Selection { names: args.tasks.clone(), jobs: args.jobs.slots(), keep_going: args.keep_going };
-    let plan = runner::build(&project, &selection, &Expectations::default()).map_err(plan_error)?;
+    let plan = runner::build(&project, &selection, &Expectations::default()).map_err(|e| plan_error(&e))?;
     if args.dry_run {
         print!("{}", dry_run(&project, &plan));
         return Ok(exit::SUCCESS);
@@ -76,7 +76,7 @@ fn sinks(
     Ok(sinks)
 }
 
-fn plan_error(error: PlanError) -> CliError {
+fn plan_error(error: &PlanError) -> CliError {
     let help = error.help();
     let cli_error = CliError::usage(error.to_string());
     match help {
@@ -97,9 +97,15 @@ fn new_run_id() -> String {
 /// scheduler; with history, the predicted timeline too.
 fn dry_run(project: &Project, plan: &RunPlan) -> String {
     use std::fmt::Write;
-    let known = plan.execs.iter().enumerate().filter(|(i, _)| plan.units[*i].included).all(|(_, e)| e.expected.is_some());
-    let durations: Vec<Duration> =
-        (0..plan.graph.len()).map(|i| plan.execs.get(i).and_then(|e| e.expected).unwrap_or(Duration::from_secs(1))).collect();
+    let known = plan
+        .execs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| plan.units[*i].included)
+        .all(|(_, e)| e.expected.is_some());
+    let durations: Vec<Duration> = (0..plan.graph.len())
+        .map(|i| plan.execs.get(i).and_then(|e| e.expected).unwrap_or(Duration::from_secs(1)))
+        .collect();
     let timeline = simulate(&plan.graph, plan.units.clone(), plan.limits.clone(), &durations);
     let mut entries = timeline.entries.clone();
     entries.sort_by_key(|e| (e.start, e.slot));

@@ -47,7 +47,12 @@ impl BaseEnv {
     }
 
     /// The complete environment of one task.
-    pub fn for_task(&self, task_env: &[(String, String)], task: &str, run_id: &str) -> Vec<(OsString, OsString)> {
+    pub fn for_task(
+        &self,
+        task_env: &[(String, String)],
+        task: &str,
+        run_id: &str,
+    ) -> Vec<(OsString, OsString)> {
         let mut vars = self.vars.clone();
         for (key, value) in task_env {
             vars.insert(key.into(), value.into());

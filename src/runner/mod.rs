@@ -8,5 +8,7 @@ mod run_loop;
 mod timers;
 
 pub use env::{BaseEnv, EnvError};
-pub use plan::{Expectations, PlanError, RunPlan, Selection, UnitExec, build, closest, default_jobs, project_graph};
+pub use plan::{
+    Expectations, PlanError, RunPlan, Selection, UnitExec, build, closest, default_jobs, project_graph,
+};
 pub use run_loop::{RunOptions, Runner};

@@ -57,7 +57,9 @@ pub enum PlanError {
     UnknownTask { name: String, suggestion: Option<String> },
     #[error("`{name}` is a service; `volley run` takes task names (start services with `volley up`)")]
     ServiceNamed { name: String },
-    #[error("task `{task}` needs service `{service}`, and running services from `volley run` is not available in this version")]
+    #[error(
+        "task `{task}` needs service `{service}`, and running services from `volley run` is not available in this version"
+    )]
     NeedsService { task: String, service: String },
     #[error("the file declares no tasks")]
     NoTasks,
@@ -98,7 +100,11 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-pub fn build(project: &Project, selection: &Selection, expected: &Expectations) -> Result<RunPlan, PlanError> {
+pub fn build(
+    project: &Project,
+    selection: &Selection,
+    expected: &Expectations,
+) -> Result<RunPlan, PlanError> {
     if project.tasks.is_empty() {
         return Err(PlanError::NoTasks);
     }
@@ -122,10 +128,8 @@ pub fn build(project: &Project, selection: &Selection, expected: &Expectations) 
         }
     }
     let included = graph.closure(&roots);
-    if let Some((task, service)) = graph
-        .ids()
-        .filter(|u| included[u.index()] && u.index() >= project.tasks.len())
-        .find_map(|service| {
+    if let Some((task, service)) =
+        graph.ids().filter(|u| included[u.index()] && u.index() >= project.tasks.len()).find_map(|service| {
             let task = graph.dependents(service).iter().find(|t| included[t.index()])?;
             Some((graph.name(*task).to_string(), graph.name(service).to_string()))
         })
@@ -134,11 +138,8 @@ pub fn build(project: &Project, selection: &Selection, expected: &Expectations) 
     }
 
     let pools = &project.settings.pools;
-    let execs: Vec<UnitExec> = project
-        .tasks
-        .iter()
-        .map(|t| unit_exec(project, t, expected.by_name.get(&t.name).copied()))
-        .collect();
+    let execs: Vec<UnitExec> =
+        project.tasks.iter().map(|t| unit_exec(project, t, expected.by_name.get(&t.name).copied())).collect();
     // Without history every task weighs the same, so priority is the longest
     // remaining path counted in tasks; with history, in expected seconds.
     let weights: Vec<f64> = (0..graph.len())

@@ -135,7 +135,7 @@ impl<'s> Runner<'s> {
             RunStatus::Succeeded
         };
         let t_us = self.t_us();
-        self.emit(Event::RunFinished { t_us, status, wall_us: t_us });
+        self.emit(&Event::RunFinished { t_us, status, wall_us: t_us });
         for sink in self.sinks.iter_mut() {
             sink.finish();
         }
@@ -146,9 +146,9 @@ impl<'s> Runner<'s> {
         self.start.elapsed().as_micros() as u64
     }
 
-    fn emit(&mut self, event: Event) {
+    fn emit(&mut self, event: &Event) {
         for sink in self.sinks.iter_mut() {
-            sink.event(&event);
+            sink.event(event);
         }
     }
 
@@ -169,7 +169,7 @@ impl<'s> Runner<'s> {
                 expected_us: self.plan.execs[u.index()].expected.map(|d| d.as_micros() as u64),
             })
             .collect();
-        self.emit(Event::RunStarted {
+        self.emit(&Event::RunStarted {
             run_id: self.options.run_id.clone(),
             command: self.options.command_line.clone(),
             jobs: self.plan.limits.slots,
@@ -234,11 +234,11 @@ impl<'s> Runner<'s> {
                     self.timers.set(now + timeout, Timer::Timeout { key, attempt });
                 }
                 let t_us = self.t_us();
-                self.emit(Event::AttemptStarted { t_us, key, name, attempt, slot, pid, expected_us });
+                self.emit(&Event::AttemptStarted { t_us, key, name, attempt, slot, pid, expected_us });
             }
             Err(error) => {
                 let t_us = self.t_us();
-                self.emit(Event::AttemptStarted { t_us, key, name, attempt, slot, pid: 0, expected_us });
+                self.emit(&Event::AttemptStarted { t_us, key, name, attempt, slot, pid: 0, expected_us });
                 let message = format!("cannot start `{}`: {error}", self.shell_program.display());
                 self.finish_attempt(key, AttemptEnd::SpawnFailed { message }, 0, 0);
             }
@@ -249,7 +249,7 @@ impl<'s> Runner<'s> {
         match event {
             ExecEvent::Output { key, stream, lines } => {
                 let (t_us, name) = (self.t_us(), self.name(key));
-                self.emit(Event::Output { t_us, key, name, stream, lines });
+                self.emit(&Event::Output { t_us, key, name, stream, lines });
             }
             ExecEvent::Exited { key, end, cpu_user_us, cpu_system_us } => {
                 self.finish_attempt(key, end, cpu_user_us, cpu_system_us);
@@ -267,8 +267,7 @@ impl<'s> Runner<'s> {
         } else {
             end
         };
-        let success =
-            matches!(end, AttemptEnd::Exited { code } if self.plan.execs[key.unit.index()].success_codes.contains(&code));
+        let success = matches!(end, AttemptEnd::Exited { code } if self.plan.execs[key.unit.index()].success_codes.contains(&code));
         let result = match end {
             _ if success => AttemptResult::Succeeded,
             AttemptEnd::Interrupted => AttemptResult::Interrupted,
@@ -283,7 +282,7 @@ impl<'s> Runner<'s> {
             Decision::Finished(_) => None,
         };
         let (t_us, name) = (self.t_us(), self.name(key));
-        self.emit(Event::AttemptFinished {
+        self.emit(&Event::AttemptFinished {
             t_us,
             key,
             name,
@@ -313,7 +312,7 @@ impl<'s> Runner<'s> {
         }
         let (t_us, name) = (self.t_us(), self.name(key));
         let log = self.log_path(&name);
-        self.emit(Event::TaskFinished {
+        self.emit(&Event::TaskFinished {
             t_us,
             key,
             name: name.clone(),
@@ -330,7 +329,7 @@ impl<'s> Runner<'s> {
             let key = TaskKey { unit: skipped.unit, instance: 0 };
             let needs = Some(self.plan.execs[skipped.needs.index()].name.clone());
             let name = self.name(key);
-            self.emit(Event::TaskFinished {
+            self.emit(&Event::TaskFinished {
                 t_us,
                 key,
                 name,
@@ -387,7 +386,7 @@ impl<'s> Runner<'s> {
         }
         self.scheduler.stop_starting();
         let t_us = self.t_us();
-        self.emit(Event::Interrupting { t_us, signal: signal_name.to_string() });
+        self.emit(&Event::Interrupting { t_us, signal: signal_name.to_string() });
         let kill_at = Instant::now() + self.options.kill_timeout;
         let mut waiting_to_retry = Vec::new();
         for (key, holder) in &mut self.holders {
@@ -402,7 +401,9 @@ impl<'s> Runner<'s> {
         waiting_to_retry.sort();
         for key in waiting_to_retry {
             // Its next attempt never started: the task ends here, interrupted.
-            if let Decision::Finished(finished) = self.scheduler.attempt_finished(key, AttemptResult::Interrupted) {
+            if let Decision::Finished(finished) =
+                self.scheduler.attempt_finished(key, AttemptResult::Interrupted)
+            {
                 self.task_finished(key, &finished);
             }
         }
@@ -413,7 +414,7 @@ impl<'s> Runner<'s> {
         for unit in self.scheduler.not_started() {
             let key = TaskKey { unit, instance: 0 };
             let name = self.name(key);
-            self.emit(Event::TaskFinished {
+            self.emit(&Event::TaskFinished {
                 t_us,
                 key,
                 name,

@@ -169,9 +169,13 @@ impl Footer {
             .with_key("elapsed_human", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
                 let _ = write!(w, "{:>6}", format_duration(started.elapsed().as_micros() as u64));
             });
-        let row = ProgressBar::new_spinner().with_style(style).with_prefix(pad(&task.name, self.name_width));
+        // Created hidden and configured only once inside the MultiProgress: a bar that
+        // draws on its own first writes lines the footer does not know to clear.
+        let row =
+            self.multi.insert_before(self.more.as_ref().unwrap_or(&self.overall), ProgressBar::hidden());
+        row.set_style(style);
+        row.set_prefix(pad(&task.name, self.name_width));
         row.set_message(usual);
-        let row = self.multi.insert_before(self.more.as_ref().unwrap_or(&self.overall), row);
         row.enable_steady_tick(TICK);
         self.rows.insert(task.key, row);
     }
@@ -199,12 +203,13 @@ impl Footer {
             (Some(more), n) => more.set_message(format!("  … and {n} more")),
             (None, 0) => {}
             (None, n) => {
-                let more = ProgressBar::new_spinner().with_style(
+                let more = self.multi.insert_before(&self.overall, ProgressBar::hidden());
+                more.set_style(
                     ProgressStyle::with_template("{msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 more.set_message(format!("  … and {n} more"));
-                self.more = Some(self.multi.insert_before(&self.overall, more));
+                self.more = Some(more);
             }
         }
     }

@@ -9,26 +9,38 @@ fn valid_file_checks_ok() {
 
 #[test]
 fn errors_are_located_hinted_and_all_reported() {
-    let run = Test::with_toml("[tasks.build]\nrun = \"make\"\ndpes = [\"x\"]\ntimeout = \"ten\"\n").args(&["check"]).run();
+    let run = Test::with_toml("[tasks.build]\nrun = \"make\"\ndpes = [\"x\"]\ntimeout = \"ten\"\n")
+        .args(&["check"])
+        .run();
     run.code(2).stderr_has("volley.toml:3:").stderr_has("deps").stderr_has("volley.toml:4:");
 }
 
 #[test]
 fn cycle_is_printed_as_a_path() {
-    let run = Test::with_toml("[tasks.a]\nrun = \"true\"\ndeps = [\"b\"]\n[tasks.b]\nrun = \"true\"\ndeps = [\"a\"]\n").args(&["check"]).run();
+    let run = Test::with_toml(
+        "[tasks.a]\nrun = \"true\"\ndeps = [\"b\"]\n[tasks.b]\nrun = \"true\"\ndeps = [\"a\"]\n",
+    )
+    .args(&["check"])
+    .run();
     run.code(2).stderr_has("a → b → a");
 }
 
 #[test]
 fn run_validates_before_running_anything() {
-    let test = Test::with_toml("[tasks.a]\nrun = \"touch ran\"\n[tasks.b]\nrun = \"true\"\ndeps = [\"nope\"]\n").args(&["run", "a"]);
+    let test =
+        Test::with_toml("[tasks.a]\nrun = \"touch ran\"\n[tasks.b]\nrun = \"true\"\ndeps = [\"nope\"]\n")
+            .args(&["run", "a"]);
     test.run().code(2);
     assert!(!test.path("ran").exists());
 }
 
 #[test]
 fn unknown_task_name_suggests_the_closest() {
-    Test::with_toml("[tasks.build]\nrun = \"true\"\n").args(&["run", "biuld"]).run().code(2).stderr_has("did you mean `build`?");
+    Test::with_toml("[tasks.build]\nrun = \"true\"\n")
+        .args(&["run", "biuld"])
+        .run()
+        .code(2)
+        .stderr_has("did you mean `build`?");
 }
 
 #[test]

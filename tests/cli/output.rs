@@ -11,7 +11,11 @@ fn prefixed_lines_carry_the_task_name_and_mark_stderr() {
 
 #[test]
 fn partial_last_line_is_printed() {
-    Test::with_toml("[tasks.p]\nrun = \"printf 'no newline'\"\n").args(&["run"]).run().code(0).stdout_has("p | no newline");
+    Test::with_toml("[tasks.p]\nrun = \"printf 'no newline'\"\n")
+        .args(&["run"])
+        .run()
+        .code(0)
+        .stdout_has("p | no newline");
 }
 
 #[test]
@@ -36,7 +40,11 @@ run = "for i in $(seq 2000); do echo bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 
 #[test]
 fn invalid_utf8_is_shown_lossily() {
-    Test::with_toml("[tasks.bin]\nrun = \"printf 'a\\\\377b\\\\n'\"\n").args(&["run"]).run().code(0).stdout_has("bin | a\u{fffd}b");
+    Test::with_toml("[tasks.bin]\nrun = \"printf 'a\\\\377b\\\\n'\"\n")
+        .args(&["run"])
+        .run()
+        .code(0)
+        .stdout_has("bin | a\u{fffd}b");
 }
 
 #[test]
@@ -44,7 +52,11 @@ fn grouped_output_prints_each_task_as_one_block() {
     let toml = "[tasks.a]\nrun = \"echo a1; sleep 0.2; echo a2\"\n[tasks.b]\nrun = \"echo b1; sleep 0.1; echo b2\"\n";
     let run = Test::with_toml(toml).args(&["run", "-j", "2", "--output", "grouped"]).run();
     run.code(0);
-    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains("a1") || l.contains("a2") || l.contains("b1") || l.contains("b2")).collect();
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("a1") || l.contains("a2") || l.contains("b1") || l.contains("b2"))
+        .collect();
     let a1 = lines.iter().position(|l| l.contains("a1")).expect("a1");
     assert!(lines[a1 + 1].contains("a2"), "a's lines together: {lines:?}");
     let b1 = lines.iter().position(|l| l.contains("b1")).expect("b1");
@@ -53,13 +65,15 @@ fn grouped_output_prints_each_task_as_one_block() {
 
 #[test]
 fn quiet_output_shows_only_status_and_summary() {
-    let run = Test::with_toml("[tasks.noisy]\nrun = \"echo chatter\"\n").args(&["run", "--output", "quiet"]).run();
+    let run =
+        Test::with_toml("[tasks.noisy]\nrun = \"echo chatter\"\n").args(&["run", "--output", "quiet"]).run();
     run.code(0).stdout_has("✓ noisy").stdout_lacks("chatter");
 }
 
 #[test]
 fn every_task_has_a_log_file() {
-    let test = Test::with_toml("[tasks.logged]\nrun = \"echo to-stdout; echo to-stderr >&2\"\n").args(&["run"]);
+    let test =
+        Test::with_toml("[tasks.logged]\nrun = \"echo to-stdout; echo to-stderr >&2\"\n").args(&["run"]);
     test.run().code(0);
     let logs: Vec<_> = walk(&test.path(".volley/logs"));
     let log = logs.iter().find(|p| p.ends_with("logged.log")).unwrap_or_else(|| panic!("no log in {logs:?}"));
@@ -91,7 +105,9 @@ fn events_stream_is_versioned_json_lines() {
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"run_started"));
     assert_eq!(kinds.last(), Some(&"run_finished"));
-    assert!(kinds.contains(&"attempt_started") && kinds.contains(&"output") && kinds.contains(&"task_finished"));
+    assert!(
+        kinds.contains(&"attempt_started") && kinds.contains(&"output") && kinds.contains(&"task_finished")
+    );
 }
 
 #[test]
@@ -114,7 +130,9 @@ fn summary_shows_wall_time_speedup_and_critical_path() {
 
 #[test]
 fn failure_summary_shows_log_path_and_last_lines() {
-    let run = Test::with_toml("[tasks.bad]\nrun = \"echo first-clue; echo last-clue; exit 2\"\n").args(&["run"]).run();
+    let run = Test::with_toml("[tasks.bad]\nrun = \"echo first-clue; echo last-clue; exit 2\"\n")
+        .args(&["run"])
+        .run();
     run.code(1).stdout_has(".log").stdout_has("last-clue");
 }
 
@@ -126,10 +144,42 @@ fn a_60_mb_line_keeps_memory_bounded() {
     let mut peak_kb = 0u64;
     while child.try_wait().expect("wait").is_none() {
         let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        if let Some(kb) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+        if let Some(kb) = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+        {
             peak_kb = peak_kb.max(kb);
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(peak_kb < 64 * 1024, "volley peaked at {peak_kb} KiB for a 60 MB line");
+}
+
+/// On a terminal a live footer shows the running task and the overall bar, and is
+/// cleared before the summary. Driven through a real pseudo-terminal with tmux.
+#[test]
+fn footer_is_drawn_on_a_terminal_and_cleared_at_the_end() {
+    if !crate::support::require_tool("tmux") {
+        return;
+    }
+    let test = Test::with_toml("[tasks.slowpoke]\nrun = \"sleep 2; touch finished\"\n");
+    let session = format!("volley-footer-{}", std::process::id());
+    let command = format!("cd {} && {} run; sleep 30", test.dir.path().display(), crate::support::VOLLEY);
+    let tmux = |args: &[&str]| std::process::Command::new("tmux").args(args).output().expect("tmux");
+    tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "20", &command]);
+    let capture =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let saw_footer = crate::support::wait_for(std::time::Duration::from_secs(5), || {
+        let screen = capture();
+        screen.contains("slowpoke") && screen.contains("0/1")
+    });
+    let during = capture();
+    crate::support::wait_for(std::time::Duration::from_secs(10), || test.path("finished").exists());
+    crate::support::wait_for(std::time::Duration::from_secs(5), || capture().to_lowercase().contains("wall"));
+    let after = capture();
+    tmux(&["kill-session", "-t", &session]);
+    assert!(saw_footer, "no footer on the terminal:\n{during}");
+    assert!(!after.contains("0/1"), "footer left behind:\n{after}");
 }

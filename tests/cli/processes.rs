@@ -27,7 +27,10 @@ run = "echo \"$FROM_PROCESS $FROM_DOTENV $FROM_SETTINGS $OVERRIDDEN $VOLLEY_TASK
 
 #[test]
 fn missing_required_dotenv_is_a_configuration_error() {
-    Test::with_toml("[settings]\ndotenv = [\"nope.env\"]\n[tasks.a]\nrun = \"true\"\n").args(&["run"]).run().code(2);
+    Test::with_toml("[settings]\ndotenv = [\"nope.env\"]\n[tasks.a]\nrun = \"true\"\n")
+        .args(&["run"])
+        .run()
+        .code(2);
 }
 
 #[test]
@@ -46,7 +49,11 @@ fn stdin_is_dev_null_and_each_task_has_its_own_group() {
     .args(&["run"]);
     test.run().code(0);
     assert_eq!(test.read("stdin.txt"), "", "stdin is empty, and cat did not hang");
-    assert_eq!(test.read("pgid.txt").trim(), test.read("pid.txt").trim(), "the task leads its own process group");
+    assert_eq!(
+        test.read("pgid.txt").trim(),
+        test.read("pid.txt").trim(),
+        "the task leads its own process group"
+    );
 }
 
 #[test]

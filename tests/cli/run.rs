@@ -36,8 +36,13 @@ fn max_overlap(trace: &[String]) -> usize {
 
 #[test]
 fn dependencies_finish_before_dependents_start() {
-    let toml = [traced("a", &[], 0.05), traced("b", &["a"], 0.05), traced("c", &["a"], 0.05), traced("d", &["b", "c"], 0.0)]
-        .concat();
+    let toml = [
+        traced("a", &[], 0.05),
+        traced("b", &["a"], 0.05),
+        traced("c", &["a"], 0.05),
+        traced("d", &["b", "c"], 0.0),
+    ]
+    .concat();
     let test = Test::with_toml(&toml).args(&["run", "-j", "4"]);
     test.run().code(0).stdout_has("✓ d");
     let t = trace(&test);
@@ -156,7 +161,8 @@ fn retry_that_passes_is_reported_flaky() {
 
 #[test]
 fn retries_run_every_attempt_with_a_doubling_delay() {
-    let toml = "[tasks.never]\nretries = 2\nretry_delay = \"100ms\"\nrun = \"date +%s.%N >> attempts; exit 1\"\n";
+    let toml =
+        "[tasks.never]\nretries = 2\nretry_delay = \"100ms\"\nrun = \"date +%s.%N >> attempts; exit 1\"\n";
     let test = Test::with_toml(toml).args(&["run"]);
     test.run().code(1);
     let times: Vec<f64> = test.read("attempts").lines().filter_map(|l| l.parse().ok()).collect();

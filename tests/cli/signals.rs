@@ -8,7 +8,10 @@ use crate::support::{Test, alive, read_pids, signal, wait_for};
 const TWO_LEVELS: &str = "sleep 300 & echo $! >> pids; echo $$ >> pids; wait";
 
 fn wait_for_pids(test: &Test, count: usize) -> Vec<i32> {
-    assert!(wait_for(Duration::from_secs(10), || read_pids(&test.path("pids")).len() >= count), "tasks did not start");
+    assert!(
+        wait_for(Duration::from_secs(10), || read_pids(&test.path("pids")).len() >= count),
+        "tasks did not start"
+    );
     read_pids(&test.path("pids"))
 }
 
@@ -35,7 +38,10 @@ fn interrupt_stops_every_task_and_exits_130() {
         let pids = wait_for_pids(&test, 4);
         signal(volley.id(), sig);
         assert_eq!(wait_exit(&mut volley, Duration::from_secs(15)), Some(130));
-        assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))), "all processes gone: {pids:?}");
+        assert!(
+            wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))),
+            "all processes gone: {pids:?}"
+        );
         assert!(!test.path("later-ran").exists(), "nothing new starts after an interrupt");
         let stdout = test.read("volley.stdout");
         assert!(stdout.contains('a') && !stdout.contains("✓ later"), "{stdout}");
@@ -44,7 +50,9 @@ fn interrupt_stops_every_task_and_exits_130() {
 
 #[test]
 fn second_interrupt_kills_at_once() {
-    let toml = format!("[settings]\nkill_timeout = \"60s\"\n[tasks.stubborn]\nrun = \"trap '' TERM; {TWO_LEVELS}\"\n");
+    let toml = format!(
+        "[settings]\nkill_timeout = \"60s\"\n[tasks.stubborn]\nrun = \"trap '' TERM; {TWO_LEVELS}\"\n"
+    );
     let test = Test::with_toml(&toml).args(&["run"]);
     let mut volley = test.spawn();
     let pids = wait_for_pids(&test, 2);
@@ -54,8 +62,14 @@ fn second_interrupt_kills_at_once() {
     let started = Instant::now();
     signal(volley.id(), libc::SIGINT);
     assert_eq!(wait_exit(&mut volley, Duration::from_secs(10)), Some(130));
-    assert!(started.elapsed() < Duration::from_secs(5), "the second interrupt does not wait for the grace period");
-    assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))), "all processes gone: {pids:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the second interrupt does not wait for the grace period"
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))),
+        "all processes gone: {pids:?}"
+    );
 }
 
 #[test]
@@ -71,5 +85,9 @@ fn sigkill_of_volley_leaves_no_process_behind() {
     for pid in &pids {
         signal(*pid as u32, libc::SIGKILL);
     }
-    assert!(gone, "processes survived volley's SIGKILL: {:?}", pids.iter().filter(|p| alive(**p)).collect::<Vec<_>>());
+    assert!(
+        gone,
+        "processes survived volley's SIGKILL: {:?}",
+        pids.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
+    );
 }

@@ -23,13 +23,24 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, Some(expected), "exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -41,7 +52,12 @@ impl Run {
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}\n--- stdout\n{}", self.stderr, self.stdout);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stderr\n{}\n--- stdout\n{}",
+            self.stderr,
+            self.stdout
+        );
         self
     }
 }
@@ -143,7 +159,11 @@ pub fn alive(pid: i32) -> bool {
 }
 
 pub fn read_pids(path: &Path) -> Vec<i32> {
-    std::fs::read_to_string(path).unwrap_or_default().split_whitespace().filter_map(|p| p.parse().ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 pub fn signal(pid: u32, signal: i32) {
@@ -153,11 +173,17 @@ pub fn signal(pid: u32, signal: i32) {
     }
 }
 
-/// Whether a system tool is present; skips (or fails under VOLLEY_TEST_REQUIRE_ALL=1).
+/// Whether a system tool is present; skips (or fails under `VOLLEY_TEST_REQUIRE_ALL=1`).
 pub fn require_tool(tool: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(std::env::var("VOLLEY_TEST_REQUIRE_ALL").as_deref() != Ok("1"), "{tool} is required (VOLLEY_TEST_REQUIRE_ALL=1)");
+        assert!(
+            std::env::var("VOLLEY_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
+            "{tool} is required (VOLLEY_TEST_REQUIRE_ALL=1)"
+        );
         eprintln!("skipped: {tool} is not installed");
     }
     found
