@@ -14,6 +14,17 @@ Examples:
   volley list                    list the tasks and services of volley.toml
   volley completions bash > /etc/bash_completion.d/volley";
 
+const EXEC_EXAMPLES: &str = "\
+Placeholders: {} the item, {.} without extension, {/} basename, {//} directory,
+{/.} basename without extension, {#} the item's number, {1} {2} … the item of each
+::: group. Items are always shell-quoted. With no placeholder the item is appended.
+
+Examples:
+  volley exec -j 4 'gzip -9 {}' ::: *.log
+  pip list --outdated --format=freeze | cut -d= -f1 | volley exec -j 5 'pip install -U {}'
+  volley exec 'convert {} {.}.png' ::: a.jpg b.jpg
+  volley exec 'echo {1}-{2}' ::: a b ::: 1 2          # a-1 a-2 b-1 b-2";
+
 /// A fast, dependency-aware parallel task runner and process orchestrator.
 #[derive(Debug, Parser)]
 #[command(name = "volley", version, about, after_help = EXAMPLES, propagate_version = true)]
@@ -34,6 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Run tasks and everything they depend on.
     Run(RunArgs),
+    /// Run one command over many items, in parallel (like GNU parallel).
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
     /// Validate the file and exit (status 2 on any error).
     Check,
     /// List the tasks and services the file declares.
@@ -66,6 +80,48 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+
+    /// Stop an item after this long (SIGTERM, then SIGKILL after 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Extra attempts for an item that fails.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// Print results in input order (items still run in parallel).
+    #[arg(long)]
+    pub keep_order: bool,
+
+    /// What a failure does: `never` runs every item, `soon` starts no new item,
+    /// `now` also stops the running ones.
+    #[arg(long, value_enum, default_value_t = Halt::Never, value_name = "WHEN")]
+    pub halt: Halt,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The command, then `::: ITEM...` groups; without `:::`, items are read from
+    /// stdin, one per line.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Halt {
+    Never,
+    Soon,
+    Now,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    volley_core::config::parse_duration(text)
 }
 
 #[derive(Debug, Args)]

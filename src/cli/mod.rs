@@ -3,6 +3,7 @@
 //! failed, 2 invalid configuration or usage, 130 interrupted.
 
 mod args;
+mod exec;
 mod list;
 mod project;
 mod run;
@@ -101,6 +102,7 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
     let color_stderr = crate::ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     match cli.command {
         Command::Run(ref args) => run::run(cli, args),
+        Command::Exec(ref args) => exec::exec(cli, args),
         Command::Check => {
             let project = project::load(cli.file.as_deref(), color_stderr)?;
             println!(

@@ -24,17 +24,46 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
         return Ok(exit::SUCCESS);
     }
     let base_env = BaseEnv::load(&project).map_err(|e| CliError::usage(e.to_string()))?;
+    let settings = DriveSettings {
+        shell: project.settings.shell.clone(),
+        kill_timeout: project.settings.kill_timeout,
+        state_dir: project.settings.state_dir.clone(),
+        halt_now: false,
+        keep_order: false,
+    };
+    drive(cli, &args.output, plan, base_env, settings)
+}
+
+/// How to drive a planned run, beyond the plan itself.
+pub(super) struct DriveSettings {
+    pub shell: Vec<String>,
+    pub kill_timeout: Duration,
+    pub state_dir: std::path::PathBuf,
+    pub halt_now: bool,
+    pub keep_order: bool,
+}
+
+/// Wires the sinks, runs the event loop on a current-thread runtime, and returns
+/// the exit status. Shared by `run` and `exec`.
+pub(super) fn drive(
+    cli: &Cli,
+    output: &OutputArgs,
+    plan: RunPlan,
+    base_env: BaseEnv,
+    settings: DriveSettings,
+) -> Result<i32, CliError> {
     let run_id = new_run_id();
-    let log_dir = project.settings.state_dir.join("logs").join(&run_id);
-    let mut sinks = sinks(cli, &args.output, &log_dir)?;
+    let log_dir = settings.state_dir.join("logs").join(&run_id);
+    let mut sinks = sinks(cli, output, &log_dir, settings.keep_order)?;
     let options = RunOptions {
         run_id: Arc::from(run_id.as_str()),
         command_line: std::env::args().collect(),
         started_at_us: jiff::Timestamp::now().as_microsecond(),
-        shell: project.settings.shell.clone(),
-        kill_timeout: project.settings.kill_timeout,
+        shell: settings.shell,
+        kill_timeout: settings.kill_timeout,
         watchdog_exe: std::env::current_exe().ok(),
         log_dir: Some(log_dir),
+        halt_now: settings.halt_now,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,6 +82,7 @@ fn sinks(
     cli: &Cli,
     output: &OutputArgs,
     log_dir: &std::path::Path,
+    keep_order: bool,
 ) -> Result<Vec<Box<dyn EventSink>>, CliError> {
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     let events_to_stdout = output.events.as_deref().is_some_and(|p| p.as_os_str() == "-");
@@ -65,7 +95,9 @@ fn sinks(
         };
         let color = ui::resolve_color(color_choice(cli.color), std::io::stdout().is_terminal());
         let footer = output.progress == ProgressWhen::Auto && std::io::stderr().is_terminal();
-        sinks.push(Box::new(TerminalReporter::new(TerminalOptions { mode, color, footer, summary: true })));
+        let terminal: Box<dyn EventSink> =
+            Box::new(TerminalReporter::new(TerminalOptions { mode, color, footer, summary: true }));
+        sinks.push(if keep_order { Box::new(ui::KeepOrder::new(terminal)) } else { terminal });
     }
     sinks.push(Box::new(crate::logs::LogWriter::new(log_dir.to_path_buf())));
     if let Some(path) = &output.events {

@@ -41,6 +41,11 @@ impl BaseEnv {
         Ok(BaseEnv { vars })
     }
 
+    /// volley's own environment only (`volley exec`, which has no file).
+    pub fn from_process() -> BaseEnv {
+        BaseEnv { vars: std::env::vars_os().collect() }
+    }
+
     /// volley's `PATH` after the file's layers, used to find the shell once.
     pub fn path_var(&self) -> Option<&std::ffi::OsStr> {
         self.vars.get(std::ffi::OsStr::new("PATH")).map(OsString::as_os_str)

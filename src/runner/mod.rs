@@ -3,12 +3,15 @@
 //! [`Event`](volley_core::event::Event) handed to every sink in order.
 
 mod env;
+mod fanout;
 mod plan;
 mod run_loop;
 mod timers;
 
 pub use env::{BaseEnv, EnvError};
+pub use fanout::{FanOut, Naming, items_from_lines};
 pub use plan::{
-    Expectations, PlanError, RunPlan, Selection, UnitExec, build, closest, default_jobs, project_graph,
+    ExecRequest, Expectations, PlanError, RunPlan, Selection, UnitExec, build, build_exec, closest,
+    default_jobs, project_graph,
 };
 pub use run_loop::{RunOptions, Runner};

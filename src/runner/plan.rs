@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use volley_core::fanout::{Product, Template};
 use volley_core::graph::{Graph, UnitId};
-use volley_core::model::{Project, TaskSpec};
+use volley_core::model::{ForEach, Project, TaskSpec};
 use volley_core::schedule::{FailPolicy, Instances, Limits, UnitPlan};
+
+use super::fanout::{FanOut, Naming, items_from_lines};
 
 /// What the user asked of this run, beyond the file.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +41,8 @@ pub struct UnitExec {
     pub timeout: Option<Duration>,
     pub success_codes: Vec<i32>,
     pub expected: Option<Duration>,
+    /// `Some` for a `for_each` task or a `volley exec`.
+    pub fan_out: Option<FanOut>,
 }
 
 #[derive(Debug)]
@@ -63,6 +68,8 @@ pub enum PlanError {
     NeedsService { task: String, service: String },
     #[error("the file declares no tasks")]
     NoTasks,
+    #[error("cannot read the items of task `{task}` from {path}: {message}")]
+    ItemsFile { task: String, path: String, message: String },
 }
 
 impl PlanError {
@@ -138,12 +145,19 @@ pub fn build(
     }
 
     let pools = &project.settings.pools;
-    let execs: Vec<UnitExec> =
-        project.tasks.iter().map(|t| unit_exec(project, t, expected.by_name.get(&t.name).copied())).collect();
+    let execs: Vec<UnitExec> = project
+        .tasks
+        .iter()
+        .map(|t| unit_exec(project, t, expected.by_name.get(&t.name).copied()))
+        .collect::<Result<_, _>>()?;
     // Without history every task weighs the same, so priority is the longest
-    // remaining path counted in tasks; with history, in expected seconds.
+    // remaining path counted in tasks; with history, in expected seconds. Units
+    // outside the run weigh nothing, so paths through them do not inflate priority.
     let weights: Vec<f64> = (0..graph.len())
-        .map(|i| execs.get(i).and_then(|e| e.expected).map_or(1.0, |d| d.as_secs_f64().max(0.001)))
+        .map(|i| match execs.get(i) {
+            Some(exec) if included[i] => exec.expected.map_or(1.0, |d| d.as_secs_f64().max(0.001)),
+            _ => 0.0,
+        })
         .collect();
     let priorities = graph.bottom_levels(&weights);
     let units = graph
@@ -157,7 +171,7 @@ pub fn build(
                     .and_then(|t| t.pool.as_ref())
                     .and_then(|p| pools.iter().position(|pool| &pool.name == p)),
                 cap: task.and_then(|t| t.jobs),
-                instances: Instances::Known(1),
+                instances: execs.get(u.index()).map_or(Instances::Known(1), instances_of),
                 retries: task.map_or(0, |t| t.retries),
                 retry_delay: task.map_or(TaskSpec::DEFAULT_RETRY_DELAY, |t| t.retry_delay),
                 allow_failure: task.is_some_and(|t| t.allow_failure),
@@ -174,8 +188,42 @@ pub fn build(
     Ok(RunPlan { graph, units, execs, limits, policy, roots })
 }
 
-fn unit_exec(project: &Project, task: &TaskSpec, expected: Option<Duration>) -> UnitExec {
-    UnitExec {
+fn instances_of(exec: &UnitExec) -> Instances {
+    match &exec.fan_out {
+        None => Instances::Known(1),
+        Some(FanOut { items: Some(items), batch, .. }) => {
+            Instances::Known(FanOut::instance_count(items, *batch))
+        }
+        Some(FanOut { items: None, .. }) => Instances::Pending,
+    }
+}
+
+fn unit_exec(project: &Project, task: &TaskSpec, expected: Option<Duration>) -> Result<UnitExec, PlanError> {
+    let fan_out = match &task.for_each {
+        None => None,
+        Some(for_each) => {
+            let (items, list_command) = match for_each {
+                ForEach::Items(items) => (Some(items.clone()), None),
+                ForEach::File(path) => {
+                    let text = std::fs::read(path).map_err(|e| PlanError::ItemsFile {
+                        task: task.name.clone(),
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    (Some(items_from_lines(&text)), None)
+                }
+                ForEach::Command(command) => (None, Some(command.clone())),
+            };
+            Some(FanOut {
+                template: Template::parse(&task.run),
+                items: items.map(|items| Arc::new(Product::new(vec![items]))),
+                list_command,
+                batch: task.batch.max(1),
+                naming: Naming::Task,
+            })
+        }
+    };
+    Ok(UnitExec {
         name: Arc::from(task.name.as_str()),
         run: task.run.clone(),
         dir: task.dir.clone().unwrap_or_else(|| project.root.clone()),
@@ -183,6 +231,62 @@ fn unit_exec(project: &Project, task: &TaskSpec, expected: Option<Duration>) -> 
         timeout: task.timeout,
         success_codes: task.success_codes.clone(),
         expected,
+        fan_out,
+    })
+}
+
+/// What `volley exec` asks for.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub command: String,
+    /// One or more `:::` groups (stdin counts as one).
+    pub groups: Vec<Vec<String>>,
+    pub slots: usize,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub policy: FailPolicy,
+    pub dir: PathBuf,
+}
+
+/// A one-task plan whose instances are the combinations of the input groups.
+pub fn build_exec(request: ExecRequest) -> RunPlan {
+    let name = "exec".to_string();
+    let graph = Graph::new(vec![name.clone()], vec![Vec::new()]);
+    let items = Arc::new(Product::new(request.groups));
+    let count = FanOut::instance_count(&items, 1);
+    let exec = UnitExec {
+        name: Arc::from(name.as_str()),
+        run: request.command.clone(),
+        dir: request.dir,
+        env: Vec::new(),
+        timeout: request.timeout,
+        success_codes: vec![0],
+        expected: None,
+        fan_out: Some(FanOut {
+            template: Template::parse(&request.command),
+            items: Some(items),
+            list_command: None,
+            batch: 1,
+            naming: Naming::Item,
+        }),
+    };
+    let unit = UnitPlan {
+        included: true,
+        priority: 1.0,
+        pool: None,
+        cap: None,
+        instances: Instances::Known(count),
+        retries: request.retries,
+        retry_delay: TaskSpec::DEFAULT_RETRY_DELAY,
+        allow_failure: false,
+    };
+    RunPlan {
+        graph,
+        units: vec![unit],
+        execs: vec![exec],
+        limits: Limits { slots: request.slots.max(1), pools: Vec::new() },
+        policy: request.policy,
+        roots: vec![UnitId(0)],
     }
 }
 

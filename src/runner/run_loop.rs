@@ -14,10 +14,12 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use volley_core::event::{AttemptEnd, Event, EventSink, PlannedTask, RunStatus, TaskKey, TaskStatus};
+use volley_core::event::{AttemptEnd, Event, EventSink, PlannedTask, RunStatus, Stream, TaskKey, TaskStatus};
+use volley_core::fanout::Product;
 use volley_core::schedule::{AttemptResult, Decision, Finished, Scheduler, Work};
 
 use super::env::BaseEnv;
+use super::fanout::{FanOut, items_from_lines};
 use super::plan::RunPlan;
 use super::timers::{Timer, Timers};
 use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest};
@@ -37,11 +39,18 @@ pub struct RunOptions {
     pub watchdog_exe: Option<PathBuf>,
     /// Where per-task logs go, for the paths reported in events.
     pub log_dir: Option<PathBuf>,
+    /// On the first failure, stop running tasks too (`volley exec --halt now`).
+    pub halt_now: bool,
 }
 
 /// One instance that holds a slot: running, or waiting to retry.
 #[derive(Debug)]
 struct Holder {
+    name: Arc<str>,
+    /// The command this instance runs (rendered once, reused by retries).
+    command: Arc<str>,
+    /// `Some` while this holder lists a fan-out task's items: its stdout so far.
+    listing: Option<Vec<u8>>,
     attempt: u32,
     slot: u32,
     first_start: Instant,
@@ -153,7 +162,10 @@ impl<'s> Runner<'s> {
     }
 
     fn name(&self, key: TaskKey) -> Arc<str> {
-        self.plan.execs[key.unit.index()].name.clone()
+        match self.holders.get(&key) {
+            Some(holder) => holder.name.clone(),
+            None => self.plan.execs[key.unit.index()].name.clone(),
+        }
     }
 
     fn emit_run_started(&mut self) {
@@ -177,53 +189,77 @@ impl<'s> Runner<'s> {
             tasks,
             dry_run: false,
         });
+        // Fan-outs whose items are already known: say how many instances follow.
+        let known: Vec<_> = self
+            .plan
+            .graph
+            .ids()
+            .filter(|u| self.plan.units[u.index()].included)
+            .filter_map(|u| {
+                let exec = &self.plan.execs[u.index()];
+                let fan_out = exec.fan_out.as_ref()?;
+                let count = FanOut::instance_count(fan_out.items.as_ref()?, fan_out.batch);
+                Some((u, exec.name.clone(), count))
+            })
+            .collect();
+        for (unit, name, count) in known {
+            self.emit(&Event::InstancesPlanned { t_us: 0, unit, name, count });
+        }
     }
 
     fn start_ready(&mut self) {
         while let Some(work) = self.scheduler.next() {
-            match work {
+            let (key, slot, name, command, listing) = match work {
                 Work::Start { key, slot } => {
-                    let now = Instant::now();
-                    self.holders.insert(
-                        key,
-                        Holder {
-                            attempt: 1,
-                            slot,
-                            first_start: now,
-                            attempt_start: now,
-                            running: false,
-                            timed_out: false,
-                            interrupted: false,
-                        },
-                    );
-                    self.start_attempt(key);
+                    let exec = &self.plan.execs[key.unit.index()];
+                    let (name, command) = match &exec.fan_out {
+                        Some(fan_out) => fan_out.instance(&exec.name, key.instance),
+                        None => (exec.name.clone(), exec.run.clone()),
+                    };
+                    (key, slot, name, command, None)
                 }
-                Work::ListItems { unit, .. } => {
-                    // Fan-out over a command's output arrives with `for_each`; until
-                    // then every unit has a known instance count and this is unused.
-                    let finished = self.scheduler.items_listed(unit, Some(1));
-                    debug_assert!(finished.skipped.is_empty());
+                Work::ListItems { unit, slot } => {
+                    let exec = &self.plan.execs[unit.index()];
+                    let command =
+                        exec.fan_out.as_ref().and_then(|f| f.list_command.clone()).unwrap_or_default();
+                    let name = Arc::from(format!("{} (items)", exec.name));
+                    (TaskKey { unit, instance: TaskKey::LISTING }, slot, name, command, Some(Vec::new()))
                 }
-            }
+            };
+            let now = Instant::now();
+            let holder = Holder {
+                name,
+                command: Arc::from(command),
+                listing,
+                attempt: 1,
+                slot,
+                first_start: now,
+                attempt_start: now,
+                running: false,
+                timed_out: false,
+                interrupted: false,
+            };
+            self.holders.insert(key, holder);
+            self.start_attempt(key);
         }
     }
 
     fn start_attempt(&mut self, key: TaskKey) {
         let exec = &self.plan.execs[key.unit.index()];
+        let Some(holder) = self.holders.get_mut(&key) else { return };
         let mut args: Vec<OsString> = self.options.shell.iter().skip(1).map(OsString::from).collect();
-        args.push(OsString::from(&exec.run));
+        args.push(OsString::from(&*holder.command));
         let request = SpawnRequest {
             key,
             program: self.shell_program.clone(),
             args,
-            env: self.base_env.for_task(&exec.env, &exec.name, &self.options.run_id),
+            env: self.base_env.for_task(&exec.env, &holder.name, &self.options.run_id),
             dir: exec.dir.clone(),
         };
         let timeout = exec.timeout;
         let expected_us = exec.expected.map(|d| d.as_micros() as u64);
-        let name = exec.name.clone();
+        let name = holder.name.clone();
         let now = Instant::now();
-        let Some(holder) = self.holders.get_mut(&key) else { return };
         holder.attempt_start = now;
         holder.timed_out = false;
         let (attempt, slot) = (holder.attempt, holder.slot);
@@ -248,6 +284,12 @@ impl<'s> Runner<'s> {
     fn on_exec_event(&mut self, event: ExecEvent) {
         match event {
             ExecEvent::Output { key, stream, lines } => {
+                if stream == Stream::Stdout
+                    && let Some(listing) = self.holders.get_mut(&key).and_then(|h| h.listing.as_mut())
+                {
+                    listing.extend_from_slice(&lines.0);
+                    return;
+                }
                 let (t_us, name) = (self.t_us(), self.name(key));
                 self.emit(&Event::Output { t_us, key, name, stream, lines });
             }
@@ -276,7 +318,10 @@ impl<'s> Runner<'s> {
         };
         let attempt = holder.attempt;
         let duration_us = holder.attempt_start.elapsed().as_micros() as u64;
-        let decision = self.scheduler.attempt_finished(key, result);
+        let decision = match holder.listing.take() {
+            Some(stdout) => Decision::Finished(self.items_listed(key, success.then_some(stdout))),
+            None => self.scheduler.attempt_finished(key, result),
+        };
         let retry_in_us = match &decision {
             Decision::Retry { delay, .. } => Some(delay.as_micros() as u64),
             Decision::Finished(_) => None,
@@ -305,12 +350,31 @@ impl<'s> Runner<'s> {
         }
     }
 
+    /// A listing step ended: its stdout lines (if it succeeded) become the instances.
+    fn items_listed(&mut self, key: TaskKey, stdout: Option<Vec<u8>>) -> Finished {
+        let unit = key.unit;
+        let Some(stdout) = stdout else { return self.scheduler.items_listed(unit, None) };
+        let items = items_from_lines(&stdout);
+        let Some(fan_out) = self.plan.execs[unit.index()].fan_out.as_mut() else {
+            return self.scheduler.items_listed(unit, None);
+        };
+        let product = Arc::new(Product::new(vec![items]));
+        let count = FanOut::instance_count(&product, fan_out.batch);
+        fan_out.items = Some(product);
+        let (t_us, name) = (self.t_us(), self.plan.execs[unit.index()].name.clone());
+        self.emit(&Event::InstancesPlanned { t_us, unit, name, count });
+        self.scheduler.items_listed(unit, Some(count))
+    }
+
     fn task_finished(&mut self, key: TaskKey, finished: &Finished) {
         let Some(holder) = self.holders.remove(&key) else { return };
         if !finished.status.is_success() && !finished.allowed_failure {
             self.failed = true;
+            if self.options.halt_now {
+                self.halt();
+            }
         }
-        let (t_us, name) = (self.t_us(), self.name(key));
+        let (t_us, name) = (self.t_us(), holder.name.clone());
         let log = self.log_path(&name);
         self.emit(&Event::TaskFinished {
             t_us,
@@ -372,6 +436,20 @@ impl<'s> Runner<'s> {
                         self.start_attempt(key);
                     }
                 }
+            }
+        }
+    }
+
+    /// `--halt now`: start nothing new and stop what runs, as for an interrupt, but
+    /// the run ends as failed rather than interrupted.
+    fn halt(&mut self) {
+        self.scheduler.stop_starting();
+        let kill_at = Instant::now() + self.options.kill_timeout;
+        for (key, holder) in &mut self.holders {
+            if holder.running && !holder.interrupted {
+                holder.interrupted = true;
+                self.executor.signal(*key, libc::SIGTERM);
+                self.timers.set(kill_at, Timer::Kill { key: *key, attempt: holder.attempt });
             }
         }
     }

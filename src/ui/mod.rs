@@ -10,6 +10,7 @@ mod color;
 mod events_file;
 mod footer;
 mod grouped;
+mod keep_order;
 mod prefix;
 mod status;
 mod terminal;
@@ -19,6 +20,7 @@ mod writer;
 
 pub use color::{ColorChoice, decide_color, fnv1a, name_style, resolve_color};
 pub use events_file::EventsWriter;
+pub use keep_order::KeepOrder;
 pub use prefix::{MAX_NAME_WIDTH, Prefixer};
 pub use status::{format_duration, status_line};
 pub use terminal::{OutputMode, TerminalOptions, TerminalReporter};

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::support::Test;
 
-fn copy_example(name: &str) -> Test {
+pub fn copy_example(name: &str) -> Test {
     let test = Test::new();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     copy_dir(&source, test.dir.path());

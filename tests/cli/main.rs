@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod examples;
+mod fanout;
 mod output;
 mod processes;
 mod run;

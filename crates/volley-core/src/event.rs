@@ -22,6 +22,12 @@ pub struct TaskKey {
     pub instance: u32,
 }
 
+impl TaskKey {
+    /// The instance number of the step that lists a fan-out task's items
+    /// (`for_each.command`): shown and timed like an instance, counted as none.
+    pub const LISTING: u32 = u32::MAX;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {

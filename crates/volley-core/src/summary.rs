@@ -322,7 +322,7 @@ impl RunSummary {
 
     fn instances_of(&self, unit: UnitId) -> impl Iterator<Item = &TaskRecord> {
         self.records
-            .range(TaskKey { unit, instance: 0 }..=TaskKey { unit, instance: u32::MAX })
+            .range(TaskKey { unit, instance: 0 }..TaskKey { unit, instance: TaskKey::LISTING })
             .map(|(_, record)| record)
     }
 
