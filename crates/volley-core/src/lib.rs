@@ -9,6 +9,7 @@ pub mod config;
 pub mod event;
 pub mod fanout;
 pub mod graph;
+pub mod history;
 pub mod model;
 pub mod schedule;
 pub mod simulate;
