@@ -36,7 +36,7 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// `dir` is `<state_dir>/logs/<run-id>/`; nothing is created until a task starts.
+    /// `dir` is `<state_dir>/logs/<run-id>/`; nothing is created until a task prints something.
     pub fn new(dir: PathBuf) -> Self {
         LogWriter {
             dir,
@@ -137,10 +137,10 @@ impl EventSink for LogWriter {
                 self.fan_out.insert(*unit, name.clone());
             }
             Event::AttemptStarted { key, name, attempt, .. } => {
+                // Files are created on first output: a fan-out of 100 000 silent
+                // items must not leave 100 000 empty files behind.
                 if *attempt > 1 {
                     self.write(*key, name, format!("── attempt {attempt} ──\n").as_bytes());
-                } else {
-                    let _ = self.file(*key, name);
                 }
             }
             Event::Output { key, name, lines, .. } => self.write(*key, name, &lines.0),

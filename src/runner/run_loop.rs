@@ -410,7 +410,9 @@ impl<'s> Runner<'s> {
 
     fn log_path(&self, name: &str) -> Option<String> {
         let dir = self.options.log_dir.as_ref()?;
-        Some(crate::logs::log_path(dir, name).display().to_string())
+        // Silent tasks have no log file; only point at one that was written.
+        let path = crate::logs::log_path(dir, name);
+        path.exists().then(|| path.display().to_string())
     }
 
     fn fire_due_timers(&mut self) {
