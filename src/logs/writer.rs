@@ -136,12 +136,10 @@ impl EventSink for LogWriter {
             Event::InstancesPlanned { unit, name, .. } => {
                 self.fan_out.insert(*unit, name.clone());
             }
-            Event::AttemptStarted { key, name, attempt, .. } => {
-                // Files are created on first output: a fan-out of 100 000 silent
-                // items must not leave 100 000 empty files behind.
-                if *attempt > 1 {
-                    self.write(*key, name, format!("── attempt {attempt} ──\n").as_bytes());
-                }
+            // Files are created on first output: a fan-out of 100 000 silent items
+            // must not leave 100 000 empty files behind.
+            Event::AttemptStarted { key, name, attempt, .. } if *attempt > 1 => {
+                self.write(*key, name, format!("── attempt {attempt} ──\n").as_bytes());
             }
             Event::Output { key, name, lines, .. } => self.write(*key, name, &lines.0),
             Event::TaskFinished { key, name, .. } if !self.is_fan_out_task(*key, name) => {

@@ -8,18 +8,13 @@
 
 use std::time::Duration;
 
-use anstyle::{AnsiColor, Effects, Style};
+use anstyle::Style;
 use volley_core::event::{AttemptEnd, Event, TaskStatus};
 use volley_core::summary::{self, describe_end};
 
 use super::color::name_style;
 
-const GREEN: Style = AnsiColor::Green.on_default();
-const RED: Style = AnsiColor::Red.on_default();
-const YELLOW: Style = AnsiColor::Yellow.on_default();
-const CYAN: Style = AnsiColor::Cyan.on_default();
-const DIM: Style = Style::new().effects(Effects::DIMMED);
-const BOLD: Style = Style::new().effects(Effects::BOLD);
+use volley_core::summary::palette::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
 
 /// A [`Duration`] for people: `0.4s`, `12.3s`, `2m05s`, `1h02m`.
 pub fn format_duration(duration: Duration) -> String {

@@ -21,7 +21,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-pub use format::{describe_end, format_duration, signal_name};
+pub use format::{describe_end, format_duration, palette, signal_name};
 
 use crate::event::{AttemptEnd, Event, EventSink, Lines, RunStatus, TaskKey, TaskStatus};
 use crate::graph::UnitId;

@@ -102,3 +102,15 @@ mod tests {
         assert_eq!(describe_end(&AttemptEnd::TimedOut), "timed out");
     }
 }
+
+/// The status colours, shared by the summary and the live status lines.
+pub mod palette {
+    use anstyle::{AnsiColor, Effects, Style};
+
+    pub const GREEN: Style = AnsiColor::Green.on_default();
+    pub const RED: Style = AnsiColor::Red.on_default();
+    pub const YELLOW: Style = AnsiColor::Yellow.on_default();
+    pub const CYAN: Style = AnsiColor::Cyan.on_default();
+    pub const DIM: Style = Style::new().effects(Effects::DIMMED);
+    pub const BOLD: Style = Style::new().effects(Effects::BOLD);
+}

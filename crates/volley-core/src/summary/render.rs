@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Effects, Style};
+use anstyle::Style;
+
+use super::palette::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
 
 use super::{Counts, RunSummary, TaskRecord, format_duration};
 use crate::event::{AttemptEnd, RunStatus, TaskStatus};
@@ -16,13 +18,6 @@ pub const MAX_INSTANCE_ROWS: usize = 20;
 const MAX_FAILURES_SHOWN: usize = 20;
 /// Widest task name in the table; longer names are cut with `…`.
 const MAX_NAME_WIDTH: usize = 40;
-
-const GREEN: Style = AnsiColor::Green.on_default();
-const RED: Style = AnsiColor::Red.on_default();
-const YELLOW: Style = AnsiColor::Yellow.on_default();
-const CYAN: Style = AnsiColor::Cyan.on_default();
-const DIM: Style = Style::new().effects(Effects::DIMMED);
-const BOLD: Style = Style::new().effects(Effects::BOLD);
 
 struct Row {
     name: String,
