@@ -8,5 +8,6 @@
 pub mod cli;
 pub mod exec;
 pub mod logs;
+pub mod record;
 pub mod runner;
 pub mod ui;

@@ -50,6 +50,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Validate the file and exit (status 2 on any error).
     Check,
+    /// Past runs, or one task's durations over time; `--check` gates CI on regressions.
+    History(HistoryArgs),
     /// List the tasks and services the file declares.
     List,
     /// Print a shell completion script.
@@ -111,6 +113,24 @@ pub struct ExecArgs {
     /// stdin, one per line.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A task (or instance) name: its durations over time.
+    pub name: Option<String>,
+
+    /// How many runs to show.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// Machine-readable output with stable field names.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 1 if the last run has a task slower than its baseline (for CI).
+    #[arg(long, conflicts_with_all = ["name", "json"])]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,7 @@
 
 mod args;
 mod exec;
+mod history;
 mod list;
 mod project;
 mod run;
@@ -103,6 +104,7 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Run(ref args) => run::run(cli, args),
         Command::Exec(ref args) => exec::exec(cli, args),
+        Command::History(ref args) => history::history(cli, args),
         Command::Check => {
             let project = project::load(cli.file.as_deref(), color_stderr)?;
             println!(

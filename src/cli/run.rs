@@ -10,7 +10,8 @@ use volley_core::simulate::simulate;
 
 use super::args::{Cli, OutputArgs, OutputWhen, ProgressWhen, RunArgs};
 use super::{CliError, color_choice, exit, project};
-use crate::runner::{self, BaseEnv, Expectations, PlanError, RunOptions, RunPlan, Runner, Selection};
+use crate::record;
+use crate::runner::{self, BaseEnv, PlanError, RunOptions, RunPlan, Runner, Selection};
 use crate::ui::{self, EventsWriter, OutputMode, TerminalOptions, TerminalReporter};
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
@@ -18,7 +19,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     let project = project::load(cli.file.as_deref(), color_stderr)?;
     let selection =
         Selection { names: args.tasks.clone(), jobs: args.jobs.slots(), keep_going: args.keep_going };
-    let plan = runner::build(&project, &selection, &Expectations::default()).map_err(|e| plan_error(&e))?;
+    let expected =
+        record::expectations(&project.settings.state_dir, project.tasks.iter().map(|t| t.name.as_str()));
+    let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
     if args.dry_run {
         print!("{}", dry_run(&project, &plan));
         return Ok(exit::SUCCESS);
@@ -55,6 +58,7 @@ pub(super) fn drive(
     let run_id = new_run_id();
     let log_dir = settings.state_dir.join("logs").join(&run_id);
     let mut sinks = sinks(cli, output, &log_dir, settings.keep_order)?;
+    sinks.push(Box::new(record::Recorder::start(settings.state_dir.clone())));
     let options = RunOptions {
         run_id: Arc::from(run_id.as_str()),
         command_line: std::env::args().collect(),

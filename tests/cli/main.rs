@@ -6,6 +6,7 @@ mod support;
 mod check;
 mod examples;
 mod fanout;
+mod history;
 mod output;
 mod processes;
 mod run;

@@ -3,20 +3,18 @@
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// One bar per value, oldest first, scaled between the smallest and largest value.
-/// All-equal values draw a flat middle line rather than a wall of full blocks.
+/// One bar per value, oldest first, each proportional to its value (the tallest is
+/// the largest). Proportional rather than min-to-max scaled on purpose: 1 % of
+/// jitter must look flat, not like a mountain range.
 pub fn sparkline(values: &[u64]) -> String {
-    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
-        return String::new();
-    };
-    if min == max {
-        return values.iter().map(|_| BARS[3]).collect();
+    let Some(&max) = values.iter().max() else { return String::new() };
+    if max == 0 {
+        return values.iter().map(|_| BARS[0]).collect();
     }
-    let span = (max - min) as f64;
     values
         .iter()
         .map(|&v| {
-            let level = ((v - min) as f64 / span * (BARS.len() - 1) as f64).round() as usize;
+            let level = (v as f64 / max as f64 * (BARS.len() - 1) as f64).round() as usize;
             BARS[level.min(BARS.len() - 1)]
         })
         .collect()
@@ -32,13 +30,14 @@ mod tests {
     }
 
     #[test]
-    fn values_span_the_lowest_to_the_highest_bar() {
+    fn bars_are_proportional_to_the_largest_value() {
         assert_eq!(sparkline(&[0, 1, 2, 3, 4, 5, 6, 7]), "▁▂▃▄▅▆▇█");
-        assert_eq!(sparkline(&[10, 80, 10]), "▁█▁");
+        assert_eq!(sparkline(&[10, 80, 10]), "▂█▂");
     }
 
     #[test]
-    fn equal_values_are_a_flat_line() {
-        assert_eq!(sparkline(&[5, 5, 5]), "▄▄▄");
+    fn small_jitter_looks_flat() {
+        assert_eq!(sparkline(&[100, 101, 99, 100]), "████");
+        assert_eq!(sparkline(&[0, 0]), "▁▁");
     }
 }

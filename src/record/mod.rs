@@ -1,0 +1,15 @@
+//! The run history in `<state_dir>/history.db` (SQLite): the schema and its
+//! migrations, the [`Recorder`] sink that writes runs as they happen, and the
+//! queries behind expectations, `volley history` and `--check`.
+//!
+//! Recording is a side system: it never fails or slows the user's run; problems
+//! become one warning. Statistics live in `volley_core::history` (pure).
+
+mod query;
+mod recorder;
+mod schema;
+mod writer;
+
+pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, runs, task_runs};
+pub use recorder::Recorder;
+pub use schema::{FILE_NAME, SCHEMA_VERSION, open_for_reading};

@@ -1,0 +1,155 @@
+//! Reading the history: expected durations for the scheduler, the runs and task
+//! durations behind `volley history`, and the regression check of `--check`.
+//!
+//! Reads are read-only connections that never create the file. "Successful" means
+//! status `succeeded` and not flaky: a flaky task's duration includes its failed
+//! attempts and retry delays, which would inflate its baseline.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use volley_core::history::{BASELINE_RUNS, Baseline, Verdict, median};
+
+use super::schema::open_for_reading;
+use crate::runner::Expectations;
+
+/// The median duration of each of `names` over its last 10 successful runs; names
+/// without history are absent. A missing or unreadable history gives none.
+pub fn expectations<'a>(state_dir: &Path, names: impl IntoIterator<Item = &'a str>) -> Expectations {
+    let Some(conn) = open_for_reading(state_dir) else { return Expectations::default() };
+    let mut by_name = HashMap::new();
+    for name in names {
+        let Ok(prior) = successful_durations(&conn, name, i64::MAX) else { return Expectations::default() };
+        if let Some(us) = median(&prior) {
+            by_name.insert(name.to_string(), Duration::from_micros(us));
+        }
+    }
+    Expectations { by_name }
+}
+
+/// Durations of `name`'s last [`BASELINE_RUNS`] successful runs before run
+/// `before_run`, most recent first.
+fn successful_durations(conn: &Connection, name: &str, before_run: i64) -> rusqlite::Result<Vec<u64>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT duration_us FROM tasks
+         WHERE name = ?1 AND status = 'succeeded' AND flaky = 0 AND run_id < ?2
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows =
+        statement.query_map(params![name, before_run, BASELINE_RUNS as i64], |row| row.get::<_, i64>(0))?;
+    rows.map(|r| r.map(|us| us.max(0) as u64)).collect()
+}
+
+/// One recorded run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub run_key: String,
+    pub command: Vec<String>,
+    pub started_at_us: i64,
+    /// `None` while running, or if volley was killed before the end.
+    pub wall_us: Option<i64>,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub jobs: i64,
+    pub host: String,
+}
+
+const RUN_COLUMNS: &str = "id, run_key, command, started_at_us, wall_us, status, exit_code, jobs, host";
+
+fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let command: String = row.get(2)?;
+    Ok(RunRow {
+        id: row.get(0)?,
+        run_key: row.get(1)?,
+        command: serde_json::from_str(&command).unwrap_or_default(),
+        started_at_us: row.get(3)?,
+        wall_us: row.get(4)?,
+        status: row.get(5)?,
+        exit_code: row.get(6)?,
+        jobs: row.get(7)?,
+        host: row.get(8)?,
+    })
+}
+
+/// The last `limit` runs, oldest first.
+pub fn runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
+    let mut statement = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"))?;
+    let mut rows = statement.query_map([limit as i64], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// One run of one task.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskRun {
+    pub run_id: i64,
+    pub run_key: String,
+    pub started_at_us: i64,
+    pub status: String,
+    pub duration_us: i64,
+    pub attempts: i64,
+    pub flaky: bool,
+}
+
+/// The last `limit` runs of the task (or instance) `name`, oldest first.
+pub fn task_runs(conn: &Connection, name: &str, limit: usize) -> rusqlite::Result<Vec<TaskRun>> {
+    let mut statement = conn.prepare(
+        "SELECT t.run_id, r.run_key, r.started_at_us, t.status, t.duration_us, t.attempts, t.flaky
+         FROM tasks t JOIN runs r ON r.id = t.run_id
+         WHERE t.name = ?1 ORDER BY t.id DESC LIMIT ?2",
+    )?;
+    let mut rows = statement
+        .query_map(params![name, limit as i64], |row| {
+            Ok(TaskRun {
+                run_id: row.get(0)?,
+                run_key: row.get(1)?,
+                started_at_us: row.get(2)?,
+                status: row.get(3)?,
+                duration_us: row.get(4)?,
+                attempts: row.get(5)?,
+                flaky: row.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// One task of the checked run against its baseline.
+#[derive(Debug, Clone)]
+pub struct CheckedTask {
+    pub name: String,
+    pub duration_us: u64,
+    pub baseline: Option<Baseline>,
+    pub verdict: Verdict,
+}
+
+/// The last finished run and each of its successful tasks judged against the
+/// median of that task's previous successful runs; `None` when no run has finished.
+pub fn check(conn: &Connection, threshold: f64) -> rusqlite::Result<Option<(RunRow, Vec<CheckedTask>)>> {
+    let run = conn
+        .query_row(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE status != 'running' ORDER BY id DESC LIMIT 1"),
+            [],
+            run_row,
+        )
+        .optional()?;
+    let Some(run) = run else { return Ok(None) };
+    let mut statement = conn.prepare(
+        "SELECT name, duration_us FROM tasks WHERE run_id = ?1 AND status = 'succeeded' ORDER BY id",
+    )?;
+    let tasks = statement
+        .query_map([run.id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut checked = Vec::with_capacity(tasks.len());
+    for (name, duration) in tasks {
+        let duration_us = duration.max(0) as u64;
+        let baseline = Baseline::of(&successful_durations(conn, &name, run.id)?);
+        let verdict = baseline.map_or(Verdict::Unknown, |b| b.judge(duration_us, threshold));
+        checked.push(CheckedTask { name, duration_us, baseline, verdict });
+    }
+    Ok(Some((run, checked)))
+}

@@ -1,0 +1,157 @@
+//! [`Recorder`]: the event sink that records a run in `history.db`.
+//!
+//! The runner must never wait on `SQLite`, so the sink only forwards events over a
+//! channel to one recorder thread that owns the `Connection` (it is `Send`, not
+//! `Sync`). That thread writes everything waiting in the channel in one IMMEDIATE
+//! transaction and commits at once: a finished task is on disk within
+//! milliseconds, and bursts (many tasks finishing together) cost one commit.
+//!
+//! Any database problem prints one warning and turns recording off for the rest of
+//! the run; the user's run goes on (SPEC §5).
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use volley_core::event::{Event, EventSink};
+
+use super::schema::{self, RecordError};
+use super::writer::Writer;
+
+/// Events waiting in the channel beyond this many are written in the next transaction.
+const MAX_BATCH: usize = 512;
+
+pub struct Recorder {
+    sender: Option<mpsc::Sender<Event>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Starts the recorder thread for `state_dir`. Opening the database happens on
+    /// that thread, so a slow or locked database does not delay the first task.
+    pub fn start(state_dir: PathBuf) -> Recorder {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("volley-recorder".into())
+            .spawn(move || record(&state_dir, &receiver));
+        match thread {
+            Ok(thread) => Recorder { sender: Some(sender), thread: Some(thread) },
+            Err(e) => {
+                warn(&format!("cannot start the recorder thread: {e}"));
+                Recorder { sender: None, thread: None }
+            }
+        }
+    }
+
+    /// Waits until everything sent has been written (or given up on).
+    fn close(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl EventSink for Recorder {
+    fn event(&mut self, event: &Event) {
+        // Output is in the log files; warnings and interrupts leave their trace in
+        // the statuses that follow.
+        if matches!(event, Event::Output { .. } | Event::Warning { .. } | Event::Interrupting { .. }) {
+            return;
+        }
+        if let Some(sender) = &self.sender
+            && sender.send(event.clone()).is_err()
+        {
+            // The thread has stopped (it warned already): stop cloning events for it.
+            self.sender = None;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.close();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn warn(message: &str) {
+    eprintln!("warning: history not recorded: {message}");
+}
+
+/// The recorder thread: opens the database at the first event, then writes batches
+/// until the sink closes the channel. After an error it drains without writing.
+fn record(state_dir: &std::path::Path, receiver: &mpsc::Receiver<Event>) {
+    let Ok(first) = receiver.recv() else { return };
+    if matches!(first, Event::RunStarted { dry_run: true, .. }) {
+        return;
+    }
+    let mut writer = match schema::open_for_writing(state_dir) {
+        Ok(conn) => Some(Writer::new(conn)),
+        Err(e) => {
+            warn(&describe(&e));
+            None
+        }
+    };
+    let mut batch = vec![first];
+    loop {
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        if let Some(w) = &mut writer
+            && let Err(e) = w.write(&batch)
+        {
+            warn(&describe(&RecordError::Database {
+                path: state_dir.join(schema::FILE_NAME).display().to_string(),
+                source: e,
+            }));
+            writer = None;
+        }
+        batch.clear();
+        match receiver.recv() {
+            Ok(event) => batch.push(event),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The error and its causes on one line, with a hint for the usual fixes.
+fn describe(error: &RecordError) -> String {
+    let hint = match error {
+        RecordError::Database { source, .. } if is_corrupt(source) => {
+            " (the file is damaged: move it aside and volley starts a new history)"
+        }
+        RecordError::Database { source, .. } if is_busy(source) => " (another volley held it too long)",
+        _ => "",
+    };
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let shown = c.to_string();
+        if !text.contains(&shown) {
+            text = format!("{text}: {shown}");
+        }
+        cause = c.source();
+    }
+    format!("{text}{hint}")
+}
+
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}

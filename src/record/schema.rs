@@ -1,0 +1,95 @@
+//! Opening `history.db`: connection settings and schema migrations.
+//!
+//! Writers get WAL (readers never block the writer), `synchronous=NORMAL` (a commit
+//! survives a crash or SIGKILL of volley; only power loss can drop the last ones),
+//! `busy_timeout` (six volleys in one project take turns) and foreign keys.
+//! Migrations run in one IMMEDIATE transaction keyed on `PRAGMA user_version`, so two
+//! volleys starting together never both migrate. Readers open read-only and never
+//! create the file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+/// The schema this volley writes. Each step upgrades from the version before it.
+pub const SCHEMA_VERSION: i64 = 1;
+const MIGRATIONS: [&str; 1] = [include_str!("schema_v1.sql")];
+
+/// How long a writer waits for another volley's transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub const FILE_NAME: &str = "history.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot create {path}: {source}")]
+    StateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Database {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path} was written by a newer volley (schema {found}, this volley knows {SCHEMA_VERSION})")]
+    NewerSchema { path: String, found: i64 },
+}
+
+/// Opens (creating if needed) the history of `state_dir` for writing, migrated to
+/// [`SCHEMA_VERSION`].
+pub fn open_for_writing(state_dir: &Path) -> Result<Connection, RecordError> {
+    std::fs::create_dir_all(state_dir)
+        .map_err(|source| RecordError::StateDir { path: state_dir.display().to_string(), source })?;
+    let path = state_dir.join(FILE_NAME);
+    let shown = path.display().to_string();
+    let db = |source| RecordError::Database { path: shown.clone(), source };
+    let mut conn = Connection::open(&path).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+    // Persistent once set; a filesystem without shared memory keeps its old mode,
+    // which still works (only slower under concurrency), so the answer is not checked.
+    let _mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+    migrate(&mut conn, &shown)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, shown: &str) -> Result<(), RecordError> {
+    let db = |source| RecordError::Database { path: shown.to_string(), source };
+    // Cheap check first: the common case takes no write lock.
+    if user_version(conn).map_err(db)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let found = user_version(&tx).map_err(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(RecordError::NewerSchema { path: shown.to_string(), found });
+    }
+    for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+        tx.execute_batch(step).map_err(db)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Opens the history of `state_dir` read-only; `None` when there is none yet (or it
+/// cannot be read, which the next recording run will report).
+pub fn open_for_reading(state_dir: &Path) -> Option<Connection> {
+    let path = state_dir.join(FILE_NAME);
+    if !path.is_file() {
+        return None;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&path, flags).ok()?;
+    conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+    (user_version(&conn).ok()? >= 1).then_some(conn)
+}

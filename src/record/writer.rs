@@ -1,0 +1,201 @@
+//! [`Writer`]: turns events into rows, on the recorder thread.
+//!
+//! It remembers what later events refer to: the run's row id, the unit names (events
+//! carry unit ids) and the row of each running attempt, which is inserted when it
+//! starts (so another terminal can see it running) and completed when it ends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use volley_core::event::{AttemptEnd, Event, RunStatus, TaskKey, TaskStatus};
+use volley_core::graph::UnitId;
+
+pub struct Writer {
+    conn: Connection,
+    run: Option<i64>,
+    units: HashMap<UnitId, Arc<str>>,
+    attempts: HashMap<(TaskKey, u32), i64>,
+}
+
+impl Writer {
+    pub fn new(conn: Connection) -> Writer {
+        Writer { conn, run: None, units: HashMap::new(), attempts: HashMap::new() }
+    }
+
+    /// Writes `events` in one transaction.
+    pub fn write(&mut self, events: &[Event]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for event in events {
+            apply(&tx, event, &mut self.run, &mut self.units, &mut self.attempts)?;
+        }
+        tx.commit()
+    }
+}
+
+fn apply(
+    tx: &Transaction<'_>,
+    event: &Event,
+    run: &mut Option<i64>,
+    units: &mut HashMap<UnitId, Arc<str>>,
+    attempts: &mut HashMap<(TaskKey, u32), i64>,
+) -> rusqlite::Result<()> {
+    match event {
+        Event::RunStarted { run_id, command, jobs, started_at_us, tasks, .. } => {
+            units.extend(tasks.iter().map(|t| (t.unit, t.name.clone())));
+            let command = serde_json::to_string(command).unwrap_or_else(|_| "[]".into());
+            tx.prepare_cached(
+                "INSERT INTO runs (run_key, command, started_at_us, status, jobs, host, pid)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                run_id.as_ref(),
+                command,
+                started_at_us,
+                *jobs as i64,
+                host(),
+                std::process::id()
+            ])?;
+            *run = Some(tx.last_insert_rowid());
+        }
+        Event::InstancesPlanned { unit, name, .. } => {
+            units.entry(*unit).or_insert_with(|| name.clone());
+        }
+        Event::AttemptStarted { t_us, key, name, attempt, slot, pid, .. } => {
+            let Some(run) = *run else { return Ok(()) };
+            tx.prepare_cached(
+                "INSERT INTO attempts (run_id, name, unit, instance, attempt, slot, pid, started_us, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running')",
+            )?
+            .execute(params![
+                run,
+                name.as_ref(),
+                unit_name(units, key.unit, name),
+                key.instance,
+                attempt,
+                slot,
+                pid,
+                *t_us as i64
+            ])?;
+            attempts.insert((*key, *attempt), tx.last_insert_rowid());
+        }
+        Event::AttemptFinished {
+            t_us,
+            key,
+            attempt,
+            end,
+            success,
+            cpu_user_us,
+            cpu_system_us,
+            retry_in_us,
+            ..
+        } => {
+            let Some(row) = attempts.remove(&(*key, *attempt)) else { return Ok(()) };
+            let (status, code, signal, message) = describe_end(end);
+            tx.prepare_cached(
+                "UPDATE attempts SET ended_us = ?2, status = ?3, exit_code = ?4, signal = ?5, message = ?6,
+                 success = ?7, retry_in_us = ?8, cpu_user_us = ?9, cpu_system_us = ?10 WHERE id = ?1",
+            )?
+            .execute(params![
+                row,
+                *t_us as i64,
+                status,
+                code,
+                signal,
+                message,
+                success,
+                retry_in_us.map(|r| r as i64),
+                *cpu_user_us as i64,
+                *cpu_system_us as i64
+            ])?;
+        }
+        Event::TaskFinished {
+            t_us,
+            key,
+            name,
+            status,
+            duration_us,
+            attempts,
+            allowed_failure,
+            flaky,
+            needs,
+            log,
+        } => {
+            let Some(run) = *run else { return Ok(()) };
+            tx.prepare_cached(
+                "INSERT INTO tasks (run_id, name, unit, instance, status, ended_us, duration_us, attempts,
+                 flaky, allowed_failure, needs, log) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                run,
+                name.as_ref(),
+                unit_name(units, key.unit, name),
+                key.instance,
+                task_status(*status),
+                *t_us as i64,
+                *duration_us as i64,
+                attempts,
+                flaky,
+                allowed_failure,
+                needs.as_deref(),
+                log
+            ])?;
+        }
+        Event::RunFinished { t_us, status, wall_us } => {
+            let Some(run) = *run else { return Ok(()) };
+            tx.prepare_cached(
+                "UPDATE runs SET ended_at_us = started_at_us + ?2, wall_us = ?3, status = ?4, exit_code = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                run,
+                *t_us as i64,
+                *wall_us as i64,
+                run_status(*status),
+                status.exit_code()
+            ])?;
+        }
+        Event::Output { .. } | Event::Interrupting { .. } | Event::Warning { .. } => {}
+    }
+    Ok(())
+}
+
+fn unit_name<'a>(units: &'a HashMap<UnitId, Arc<str>>, unit: UnitId, fallback: &'a str) -> &'a str {
+    units.get(&unit).map_or(fallback, AsRef::as_ref)
+}
+
+fn describe_end(end: &AttemptEnd) -> (&'static str, Option<i32>, Option<i32>, Option<&str>) {
+    match end {
+        AttemptEnd::Exited { code } => ("exited", Some(*code), None, None),
+        AttemptEnd::Signaled { signal } => ("signaled", None, Some(*signal), None),
+        AttemptEnd::TimedOut => ("timed_out", None, None, None),
+        AttemptEnd::Interrupted => ("interrupted", None, None, None),
+        AttemptEnd::SpawnFailed { message } => ("spawn_failed", None, None, Some(message)),
+    }
+}
+
+/// The same words as the `--events` stream.
+pub fn task_status(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Succeeded => "succeeded",
+        TaskStatus::Failed => "failed",
+        TaskStatus::TimedOut => "timed_out",
+        TaskStatus::Skipped => "skipped",
+        TaskStatus::NotStarted => "not_started",
+        TaskStatus::Interrupted => "interrupted",
+        TaskStatus::Cached => "cached",
+        TaskStatus::Resumed => "resumed",
+    }
+}
+
+fn run_status(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
+    }
+}
+
+fn host() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}

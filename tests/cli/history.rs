@@ -1,0 +1,238 @@
+//! Recording and `volley history`: what a run leaves in `.volley/history.db`, that it
+//! survives a SIGKILL and concurrent runs, that a broken history only warns, and
+//! that the next run schedules and predicts with the recorded medians.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::support::{Run, Test, VOLLEY, signal, wait_for};
+
+/// Runs volley with `args` in the test's project (the builder's `args` are for one
+/// command; these tests run several in one project).
+fn volley(test: &Test, args: &[&str]) -> Run {
+    let output = command(test, args).output().expect("run volley");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn command(test: &Test, args: &[&str]) -> Command {
+    let mut command = Command::new(VOLLEY);
+    command
+        .args(args)
+        .current_dir(test.dir.path())
+        .env_remove("VOLLEY_JOBS")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+fn db(test: &Test) -> Connection {
+    Connection::open(test.path(".volley/history.db")).expect("open history.db")
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |row| row.get(0)).expect(sql)
+}
+
+#[test]
+fn a_run_is_recorded_with_its_tasks_and_attempts() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n\n[tasks.b]\nrun = \"exit 0\"\ndeps = [\"a\"]\n");
+    volley(&test, &["run", "-j", "2"]).code(0);
+    let conn = db(&test);
+    let (status, exit_code, jobs, command, wall): (String, i32, i64, String, i64) = conn
+        .query_row("SELECT status, exit_code, jobs, command, wall_us FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("one run");
+    assert_eq!((status.as_str(), exit_code, jobs), ("succeeded", 0, 2));
+    let command: Vec<String> = serde_json::from_str(&command).expect("command is JSON");
+    assert_eq!(command[1..], ["run", "-j", "2"]);
+    assert!(wall > 0);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks WHERE status = 'succeeded'"), 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM attempts WHERE status = 'exited' AND exit_code = 0 AND ended_us >= started_us"
+        ),
+        2
+    );
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+    assert_eq!(version, 1);
+}
+
+#[test]
+fn every_attempt_of_a_retried_task_is_recorded() {
+    let toml = "[tasks.broken]\nrun = \"exit 3\"\nretries = 2\nretry_delay = \"10ms\"\n\n\
+                [tasks.flaky]\nrun = \"test -f marker || { touch marker; exit 1; }\"\nretries = 1\nretry_delay = \"10ms\"\n";
+    let test = Test::with_toml(toml);
+    volley(&test, &["run", "-k"]).code(1);
+    let conn = db(&test);
+    assert_eq!(count(&conn, "SELECT count(*) FROM attempts WHERE name = 'broken' AND exit_code = 3"), 3);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM attempts WHERE name = 'broken' AND retry_in_us IS NOT NULL"),
+        2
+    );
+    assert_eq!(count(&conn, "SELECT attempts FROM tasks WHERE name = 'broken' AND status = 'failed'"), 3);
+    assert_eq!(count(&conn, "SELECT count(*) FROM attempts WHERE name = 'flaky'"), 2);
+    assert_eq!(count(&conn, "SELECT flaky FROM tasks WHERE name = 'flaky' AND status = 'succeeded'"), 1);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs WHERE status = 'failed' AND exit_code = 1"), 1);
+}
+
+#[test]
+fn a_finished_task_survives_a_sigkill_of_volley() {
+    let toml = "[tasks.first]\nrun = \"sleep 0.3\"\n\n[tasks.second]\nrun = \"touch second-started; sleep 30\"\ndeps = [\"first\"]\n";
+    let test = Test::with_toml(toml).args(&["run"]);
+    let mut child = test.spawn();
+    assert!(wait_for(Duration::from_secs(10), || test.path("second-started").exists()));
+    signal(child.id(), libc::SIGKILL);
+    child.wait().expect("wait");
+    let conn = db(&test);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks WHERE name = 'first' AND status = 'succeeded'"), 1);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+}
+
+#[test]
+fn an_unwritable_state_dir_warns_once_and_the_run_succeeds() {
+    let test = Test::with_toml("[settings]\nstate_dir = \"blocker/state\"\n\n[tasks.a]\nrun = \"true\"\n");
+    test.write("blocker", "a file where a directory should be");
+    let run = volley(&test, &["run"]);
+    run.code(0).stderr_has("warning: history not recorded:");
+    assert_eq!(run.stderr.matches("history not recorded").count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn a_corrupt_history_warns_and_the_run_succeeds() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
+    test.write(".volley/history.db", &"this is not a database\n".repeat(200));
+    volley(&test, &["run"]).code(0).stderr_has("warning: history not recorded:").stderr_has("damaged");
+}
+
+#[test]
+fn six_concurrent_runs_are_all_recorded() {
+    let toml = (0..4).map(|i| format!("[tasks.t{i}]\nrun = \"sleep 0.05\"\n\n")).collect::<Vec<_>>().concat();
+    let test = Test::with_toml(&toml);
+    let children: Vec<_> = (0..6)
+        .map(|_| command(&test, &["run", "-j", "4"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn())
+        .collect::<Result<_, _>>()
+        .expect("spawn");
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+    }
+    let conn = db(&test);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs WHERE status = 'succeeded'"), 6);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks WHERE status = 'succeeded'"), 24);
+    assert_eq!(count(&conn, "SELECT count(DISTINCT run_key) FROM runs"), 6);
+}
+
+#[test]
+fn exec_is_recorded_under_item_names() {
+    let test = Test::new();
+    volley(&test, &["exec", "echo {}", ":::", "x", "y"]).code(0);
+    let conn = db(&test);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks WHERE unit = 'exec' AND name IN ('x', 'y')"), 2);
+    volley(&test, &["history"]).code(0).stdout_has("volley exec echo {} ::: x y");
+}
+
+#[test]
+fn reading_history_never_creates_it() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
+    volley(&test, &["run", "--dry-run"]).code(0);
+    volley(&test, &["history"]).code(0).stdout_has("no history yet");
+    volley(&test, &["history", "--check"]).code(0);
+    assert!(!test.path(".volley/history.db").exists());
+}
+
+#[test]
+fn history_lists_runs_and_a_tasks_durations() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"sleep 0.05\"\n");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["history"]).code(0).stdout_has("volley run").stdout_has("succeeded");
+    let task = volley(&test, &["history", "a"]);
+    task.code(0).stdout_has("a: 2 runs").stdout_has("median:");
+    assert!(task.stdout.chars().any(|c| ('▁'..='█').contains(&c)), "{}", task.stdout);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&volley(&test, &["history", "--json", "--limit", "1"]).stdout).expect("json");
+    let runs = json["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["id"], 2);
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert!(runs[0]["wall_us"].as_i64().is_some() && runs[0]["trend"].is_number());
+    let json: serde_json::Value =
+        serde_json::from_str(&volley(&test, &["history", "a", "--json"]).stdout).expect("json");
+    assert!(json["median_us"].as_u64().expect("median") >= 50_000);
+    assert_eq!(json["runs"].as_array().expect("runs").len(), 2);
+}
+
+#[test]
+fn history_check_fails_on_a_deliberately_slower_run() {
+    let test =
+        Test::with_toml("[tasks.work]\nrun = \"sleep $(cat duration)\"\n\n[tasks.quick]\nrun = \"true\"\n");
+    test.write("duration", "0.05");
+    for _ in 0..3 {
+        volley(&test, &["run"]).code(0);
+    }
+    volley(&test, &["history", "--check"]).code(0).stdout_has("no regression");
+    test.write("duration", "0.6");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["history", "--check"]).code(1).stdout_has("regression: work");
+}
+
+/// `start NAME <seconds>` / `end NAME <seconds>` lines, from the tasks' own clocks.
+fn stamped(name: &str, seconds: f64) -> String {
+    format!(
+        "[tasks.{name}]\nrun = \"echo start {name} $(date +%s.%N) >> trace; sleep {seconds}; echo end {name} $(date +%s.%N) >> trace\"\n\n"
+    )
+}
+
+/// When `name` started, and the whole run's span, in seconds from the first start.
+fn timing(test: &Test, name: &str) -> (f64, f64) {
+    let trace = test.read("trace");
+    let stamps: Vec<(String, f64)> = trace
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let (kind, task, at) = (words.next()?, words.next()?, words.next()?.parse().ok()?);
+            Some((format!("{kind} {task}"), at))
+        })
+        .collect();
+    let first = stamps.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
+    let last = stamps.iter().map(|s| s.1).fold(0.0, f64::max);
+    let start = stamps.iter().find(|s| s.0 == format!("start {name}")).expect("started").1;
+    (start - first, last - first)
+}
+
+#[test]
+fn the_second_run_starts_the_long_task_first() {
+    let mut toml: String = (0..6).map(|i| stamped(&format!("short{i}"), 0.2)).collect();
+    toml.push_str(&stamped("long", 1.5));
+    let test = Test::with_toml(&toml);
+    volley(&test, &["run", "-j", "2"]).code(0);
+    let (long_start, _) = timing(&test, "long");
+    assert!(long_start > 0.3, "without history the long task waits its turn: {long_start}");
+
+    std::fs::remove_file(test.path("trace")).expect("reset trace");
+    volley(&test, &["run", "-j", "2"]).code(0);
+    let (long_start, span) = timing(&test, "long");
+    assert!(long_start < 0.1, "the long task starts first: {long_start}");
+    // Lower bound: max(critical path 1.5 s, work 2.7 s ÷ 2 slots) = 1.5 s.
+    assert!(span < 1.5 + 0.35, "near the lower bound: {span}");
+}
+
+#[test]
+fn dry_run_predicts_times_after_one_run() {
+    let test =
+        Test::with_toml("[tasks.a]\nrun = \"sleep 0.2\"\n\n[tasks.b]\nrun = \"true\"\ndeps = [\"a\"]\n");
+    volley(&test, &["run", "--dry-run"]).code(0).stdout_has("order only");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["run", "--dry-run"]).code(0).stdout_has("predicted wall time: 0.2s").stdout_has("at ");
+}
