@@ -133,14 +133,14 @@ fn runs(conn: &Connection, limit: usize, json: bool) -> rusqlite::Result<String>
             command.clone()
         };
         let wall = run.wall_us.map_or_else(|| "—".to_string(), |w| format_duration(w.max(0) as u64));
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{:>5}  {:<19}  {command:<width$}  {:<11}  {wall:>8}  {}",
             run.id,
             when(run.started_at_us),
             run.status,
             trend_marker(*trend)
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     Ok(out)
 }
