@@ -236,3 +236,21 @@ fn dry_run_predicts_times_after_one_run() {
     volley(&test, &["run"]).code(0);
     volley(&test, &["run", "--dry-run"]).code(0).stdout_has("predicted wall time: 0.2s").stdout_has("at ");
 }
+
+#[test]
+fn the_second_run_announces_each_tasks_usual_duration() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"sleep 0.1\"\n");
+    volley(&test, &["run", "--events", "first.jsonl"]).code(0);
+    volley(&test, &["run", "--events", "second.jsonl"]).code(0);
+    let expected = |file: &str| -> Vec<serde_json::Value> {
+        test.read(file)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == "attempt_started")
+            .map(|e| e["expected_us"].clone())
+            .collect()
+    };
+    assert_eq!(expected("first.jsonl"), [serde_json::Value::Null]);
+    let second = expected("second.jsonl");
+    assert!(second[0].as_u64().is_some_and(|us| us >= 100_000), "{second:?}");
+}
