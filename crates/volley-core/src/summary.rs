@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 pub use format::{describe_end, format_duration, palette, signal_name};
+use render::MAX_INSTANCE_ROWS;
 
 use crate::event::{AttemptEnd, Event, EventSink, Lines, RunStatus, TaskKey, TaskStatus};
 use crate::graph::UnitId;
@@ -104,6 +105,34 @@ impl TaskRecord {
     }
 }
 
+/// What remains of instances once folded: enough for counts, times and spans.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Folded {
+    pub(crate) counts: Counts,
+    pub(crate) instances: usize,
+    pub(crate) duration_us: u64,
+    pub(crate) cpu_us: u64,
+    pub(crate) attempts: u64,
+    pub(crate) span: Option<(u64, u64)>,
+}
+
+impl Folded {
+    fn fold(&mut self, record: &TaskRecord) {
+        self.counts.add(record);
+        self.instances += 1;
+        self.duration_us += record.duration_us;
+        self.cpu_us += record.cpu_us;
+        self.attempts += u64::from(record.attempts);
+        if let (Some(start), Some(end)) = (record.start_us, record.end_us) {
+            self.span = Some(merge_span(self.span, (start, end)));
+        }
+    }
+}
+
+fn merge_span(span: Option<(u64, u64)>, (start, end): (u64, u64)) -> (u64, u64) {
+    span.map_or((start, end), |(s, e)| (s.min(start), e.max(end)))
+}
+
 /// A task as planned, plus what the summary learns about it as a whole.
 #[derive(Debug, Clone)]
 struct UnitInfo {
@@ -135,6 +164,20 @@ pub struct Counts {
 }
 
 impl Counts {
+    fn merge(&mut self, other: &Counts) {
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.timed_out += other.timed_out;
+        self.skipped += other.skipped;
+        self.not_started += other.not_started;
+        self.interrupted += other.interrupted;
+        self.cached += other.cached;
+        self.resumed += other.resumed;
+        self.unfinished += other.unfinished;
+        self.flaky += other.flaky;
+        self.allowed_failures += other.allowed_failures;
+    }
+
     fn add(&mut self, record: &TaskRecord) {
         match record.status {
             None => self.unfinished += 1,
@@ -172,6 +215,9 @@ pub struct RunSummary {
     units: Vec<UnitInfo>,
     unit_index: HashMap<UnitId, usize>,
     records: BTreeMap<TaskKey, TaskRecord>,
+    /// Finished, successful instances of large fan-outs, folded into totals so a
+    /// fan-out over 100 000 items keeps memory flat.
+    folded: HashMap<UnitId, Folded>,
     status: Option<RunStatus>,
     wall_us: u64,
     interrupted_by: Option<String>,
@@ -254,6 +300,7 @@ impl RunSummary {
                         record.last_lines = VecDeque::new();
                     }
                 }
+                self.fold_if_large(*key);
             }
             Event::Interrupting { signal, .. } => self.interrupted_by = Some(signal.clone()),
             Event::RunFinished { status, wall_us, .. } => {
@@ -274,6 +321,24 @@ impl RunSummary {
             }
         }
         Some(self.records.entry(key).or_insert_with(|| TaskRecord::new(key, name.clone())))
+    }
+
+    /// Drops a finished instance's record into its unit's totals once the unit is
+    /// too large to list row by row. Failures keep their records: they are listed.
+    fn fold_if_large(&mut self, key: TaskKey) {
+        let Some(&index) = self.unit_index.get(&key.unit) else { return };
+        let large = self.units[index].instances.is_some_and(|n| n as usize > MAX_INSTANCE_ROWS);
+        if !large || key.instance == TaskKey::LISTING {
+            return;
+        }
+        if let Some(record) = self.records.get(&key).filter(|r| !r.is_failure() && r.status.is_some()) {
+            self.folded.entry(key.unit).or_default().fold(record);
+            self.records.remove(&key);
+        }
+    }
+
+    pub(crate) fn folded(&self, unit: UnitId) -> Folded {
+        self.folded.get(&unit).copied().unwrap_or_default()
     }
 
     pub fn run_id(&self) -> Option<&str> {
@@ -305,6 +370,9 @@ impl RunSummary {
         for record in self.records.values() {
             counts.add(record);
         }
+        for folded in self.folded.values() {
+            counts.merge(&folded.counts);
+        }
         counts.unfinished += self.missing();
         counts
     }
@@ -314,7 +382,8 @@ impl RunSummary {
         self.units
             .iter()
             .map(|unit| match unit.instances {
-                Some(count) => (count as usize).saturating_sub(self.instances_of(unit.unit).count()),
+                Some(count) => (count as usize)
+                    .saturating_sub(self.instances_of(unit.unit).count() + self.folded(unit.unit).instances),
                 None => usize::from(!self.records.contains_key(&TaskKey { unit: unit.unit, instance: 0 })),
             })
             .sum()
@@ -328,15 +397,16 @@ impl RunSummary {
 
     /// Sum of every task's duration.
     pub fn task_time_us(&self) -> u64 {
-        self.records.values().map(|r| r.duration_us).sum()
+        self.records.values().map(|r| r.duration_us).sum::<u64>()
+            + self.folded.values().map(|f| f.duration_us).sum::<u64>()
     }
 
     /// When a task (all its instances, for fan-out) started and ended.
     fn unit_span(&self, unit: UnitId) -> Option<(u64, u64)> {
-        let mut span: Option<(u64, u64)> = None;
+        let mut span = self.folded(unit).span;
         for record in self.instances_of(unit) {
             if let (Some(start), Some(end)) = (record.start_us, record.end_us) {
-                span = Some(span.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
+                span = Some(merge_span(span, (start, end)));
             }
         }
         span

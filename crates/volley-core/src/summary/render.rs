@@ -9,7 +9,7 @@ use anstyle::Style;
 
 use super::palette::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
 
-use super::{Counts, RunSummary, TaskRecord, format_duration};
+use super::{Counts, Folded, RunSummary, TaskRecord, format_duration};
 use crate::event::{AttemptEnd, RunStatus, TaskStatus};
 
 /// A fan-out task with more instances than this shows one row of counts instead.
@@ -68,6 +68,7 @@ impl RunSummary {
         for unit in self.units.iter().filter(|u| u.instances.is_some()) {
             let mut counts = Counts::default();
             self.instances_of(unit.unit).for_each(|r| counts.add(r));
+            counts.merge(&self.folded(unit.unit).counts);
             let planned = unit.instances.unwrap_or(0) as usize;
             counts.unfinished += planned.saturating_sub(counts.total());
             let _ = writeln!(out, "{:14} {}", unit.name, fan_out_counts(&counts));
@@ -132,9 +133,10 @@ impl RunSummary {
         let mut rows = Vec::new();
         for unit in &self.units {
             let instances: Vec<&TaskRecord> = self.instances_of(unit.unit).collect();
-            let count = instances.len().max(unit.instances.unwrap_or(0) as usize);
+            let folded = self.folded(unit.unit);
+            let count = (instances.len() + folded.instances).max(unit.instances.unwrap_or(0) as usize);
             if unit.instances.is_some() && count > MAX_INSTANCE_ROWS {
-                rows.push(fan_out_row(&unit.name, count, &instances, self.unit_span(unit.unit)));
+                rows.push(fan_out_row(&unit.name, count, &instances, &folded, self.unit_span(unit.unit)));
             } else if instances.is_empty() {
                 rows.push(Row {
                     name: cut(&unit.name),
@@ -171,15 +173,22 @@ fn task_row(record: &TaskRecord) -> Row {
     }
 }
 
-fn fan_out_row(name: &str, count: usize, instances: &[&TaskRecord], span: Option<(u64, u64)>) -> Row {
+fn fan_out_row(
+    name: &str,
+    count: usize,
+    instances: &[&TaskRecord],
+    folded: &Folded,
+    span: Option<(u64, u64)>,
+) -> Row {
     let failed = instances.iter().any(|r| r.is_failure() && !r.allowed_failure);
     Row {
         name: cut(&format!("{name}[…]")),
         status: format!("{count} instances"),
         style: if failed { RED } else { Style::new() },
         time: span.map_or_else(|| "-".to_owned(), |(s, e)| format_duration(e - s)),
-        cpu: format_duration(instances.iter().map(|r| r.cpu_us).sum()),
-        attempts: instances.iter().map(|r| u64::from(r.attempts)).sum::<u64>().to_string(),
+        cpu: format_duration(folded.cpu_us + instances.iter().map(|r| r.cpu_us).sum::<u64>()),
+        attempts: (folded.attempts + instances.iter().map(|r| u64::from(r.attempts)).sum::<u64>())
+            .to_string(),
     }
 }
 
