@@ -13,8 +13,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// The schema this volley writes. Each step upgrades from the version before it.
-pub const SCHEMA_VERSION: i64 = 1;
-const MIGRATIONS: [&str; 1] = [include_str!("schema_v1.sql")];
+pub const SCHEMA_VERSION: i64 = 2;
+const MIGRATIONS: [&str; 2] = [include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// How long a writer waits for another volley's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,3 +93,7 @@ pub fn open_for_reading(state_dir: &Path) -> Option<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT).ok()?;
     (user_version(&conn).ok()? >= 1).then_some(conn)
 }
+
+#[cfg(test)]
+#[path = "schema_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
-use volley_core::event::{AttemptEnd, Event, RunStatus, TaskKey, TaskStatus};
+use volley_core::event::{AttemptEnd, Event, PlannedTask, RunStatus, TaskKey, TaskStatus};
 use volley_core::graph::UnitId;
 
 pub struct Writer {
@@ -56,10 +56,15 @@ fn apply(
                 host(),
                 std::process::id()
             ])?;
-            *run = Some(tx.last_insert_rowid());
+            let run_row = tx.last_insert_rowid();
+            *run = Some(run_row);
+            insert_run_units(tx, run_row, tasks, units)?;
         }
-        Event::InstancesPlanned { unit, name, .. } => {
+        Event::InstancesPlanned { unit, name, count, .. } => {
             units.entry(*unit).or_insert_with(|| name.clone());
+            let Some(run) = *run else { return Ok(()) };
+            tx.prepare_cached("UPDATE run_units SET instances = ?3 WHERE run_id = ?1 AND unit = ?2")?
+                .execute(params![run, unit.0, count])?;
         }
         Event::AttemptStarted { t_us, key, name, attempt, slot, pid, .. } => {
             let Some(run) = *run else { return Ok(()) };
@@ -156,6 +161,30 @@ fn apply(
             ])?;
         }
         Event::Output { .. } | Event::Interrupting { .. } | Event::Warning { .. } => {}
+    }
+    Ok(())
+}
+
+/// The run's graph as planned, for `volley status` from another terminal.
+fn insert_run_units(
+    tx: &Transaction<'_>,
+    run: i64,
+    tasks: &[PlannedTask],
+    units: &HashMap<UnitId, Arc<str>>,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO run_units (run_id, unit, name, deps, expected_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for task in tasks {
+        let deps: Vec<&str> = task.deps.iter().filter_map(|d| units.get(d).map(AsRef::as_ref)).collect();
+        let deps = serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into());
+        insert.execute(params![
+            run,
+            task.unit.0,
+            task.name.as_ref(),
+            deps,
+            task.expected_us.map(|us| us as i64)
+        ])?;
     }
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! Migrations against a real older file, and the rows schema v2 adds.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use volley_core::event::{Event, PlannedTask};
+use volley_core::graph::UnitId;
+
+use super::{FILE_NAME, SCHEMA_VERSION, open_for_writing};
+use crate::record::writer::Writer;
+
+/// A `history.db` written by volley with schema 1: three runs of a five-task project
+/// (one `for_each` with two items, one allowed failure), the last run of `build` only.
+const V1_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/history-v1.db");
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |row| row.get(0)).expect("count query")
+}
+
+fn copy_v1(dir: &Path) {
+    std::fs::copy(V1_FILE, dir.join(FILE_NAME)).expect("copy the v1 history");
+}
+
+#[test]
+fn a_v1_history_migrates_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_v1(dir.path());
+    let before = Connection::open(dir.path().join(FILE_NAME)).expect("open v1");
+    assert_eq!(count(&before, "PRAGMA user_version"), 1);
+    drop(before);
+
+    let conn = open_for_writing(dir.path()).expect("migrate");
+    assert_eq!(count(&conn, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs"), 3);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks"), 14);
+    assert_eq!(count(&conn, "SELECT count(*) FROM attempts"), 14);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks WHERE name = 'each[b]' AND status = 'succeeded'"), 2);
+    assert_eq!(count(&conn, "SELECT count(*) FROM run_units"), 0, "old runs have no planned graph");
+    drop(conn);
+
+    // The old runs still feed the medians after the migration.
+    let expected = crate::record::expectations(dir.path(), ["build", "lint"]);
+    let build = expected.by_name.get("build").expect("build has history");
+    assert!(build.as_millis() >= 50, "build slept 50 ms: {build:?}");
+    assert!(!expected.by_name.contains_key("lint"), "lint never succeeded");
+}
+
+#[test]
+fn opening_a_migrated_file_again_changes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_v1(dir.path());
+    drop(open_for_writing(dir.path()).expect("migrate"));
+    let conn = open_for_writing(dir.path()).expect("reopen");
+    assert_eq!(count(&conn, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs"), 3);
+}
+
+#[test]
+fn a_newer_history_is_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conn = Connection::open(dir.path().join(FILE_NAME)).expect("create");
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("set version");
+    drop(conn);
+    let error = open_for_writing(dir.path()).expect_err("a newer schema is refused");
+    assert!(error.to_string().contains("newer volley"), "{error}");
+}
+
+fn planned(unit: u32, name: &str, deps: &[u32], expected_us: Option<u64>) -> PlannedTask {
+    PlannedTask {
+        unit: UnitId(unit),
+        name: name.into(),
+        deps: deps.iter().map(|d| UnitId(*d)).collect(),
+        expected_us,
+    }
+}
+
+/// unit, name, deps, `expected_us`, instances
+type UnitRow = (u32, String, String, Option<i64>, Option<i64>);
+
+#[test]
+fn run_units_hold_the_planned_graph_and_instance_counts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut writer = Writer::new(open_for_writing(dir.path()).expect("open"));
+    let started = Event::RunStarted {
+        run_id: Arc::from("20260101-120000-ab12"),
+        command: vec!["volley".into(), "run".into()],
+        jobs: 2,
+        started_at_us: 1_767_268_800_000_000,
+        tasks: vec![
+            planned(0, "fetch", &[], Some(1_500_000)),
+            planned(1, "upgrade \"all\"", &[0], None),
+            planned(2, "report", &[0, 1], Some(20_000)),
+        ],
+        dry_run: false,
+    };
+    writer.write(&[started]).expect("write RunStarted");
+    let planned_later =
+        Event::InstancesPlanned { t_us: 900, unit: UnitId(1), name: "upgrade \"all\"".into(), count: 7 };
+    writer.write(&[planned_later]).expect("write InstancesPlanned");
+    drop(writer);
+
+    let conn = Connection::open(dir.path().join(FILE_NAME)).expect("open");
+    let mut statement = conn
+        .prepare("SELECT unit, name, deps, expected_us, instances FROM run_units ORDER BY unit")
+        .expect("prepare");
+    let rows: Vec<UnitRow> = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    assert_eq!(
+        rows,
+        vec![
+            (0, "fetch".into(), "[]".into(), Some(1_500_000), None),
+            (1, "upgrade \"all\"".into(), r#"["fetch"]"#.into(), None, Some(7)),
+            (2, "report".into(), r#"["fetch","upgrade \"all\""]"#.into(), Some(20_000), None),
+        ]
+    );
+}
