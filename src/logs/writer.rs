@@ -214,6 +214,10 @@ mod tests {
             cpu_user_us: 0,
             cpu_system_us: 0,
             retry_in_us: Some(1),
+            peak_rss_bytes: None,
+            read_bytes: None,
+            written_bytes: None,
+            wait_us: 0,
         };
         for event in [
             started(0, "fetch", 1),

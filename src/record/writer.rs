@@ -93,13 +93,18 @@ fn apply(
             cpu_user_us,
             cpu_system_us,
             retry_in_us,
+            peak_rss_bytes,
+            read_bytes,
+            written_bytes,
+            wait_us,
             ..
         } => {
             let Some(row) = attempts.remove(&(*key, *attempt)) else { return Ok(()) };
             let (status, code, signal, message) = describe_end(end);
             tx.prepare_cached(
                 "UPDATE attempts SET ended_us = ?2, status = ?3, exit_code = ?4, signal = ?5, message = ?6,
-                 success = ?7, retry_in_us = ?8, cpu_user_us = ?9, cpu_system_us = ?10 WHERE id = ?1",
+                 success = ?7, retry_in_us = ?8, cpu_user_us = ?9, cpu_system_us = ?10,
+                 peak_rss_bytes = ?11, read_bytes = ?12, written_bytes = ?13, wait_us = ?14 WHERE id = ?1",
             )?
             .execute(params![
                 row,
@@ -111,7 +116,66 @@ fn apply(
                 success,
                 retry_in_us.map(|r| r as i64),
                 *cpu_user_us as i64,
-                *cpu_system_us as i64
+                *cpu_system_us as i64,
+                peak_rss_bytes.map(|b| b as i64),
+                read_bytes.map(|b| b as i64),
+                written_bytes.map(|b| b as i64),
+                *wait_us as i64
+            ])?;
+        }
+        Event::Sample { t_us, tasks, mem_available_bytes, disk_free_bytes, load1 } => {
+            let Some(run) = *run else { return Ok(()) };
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO samples (run_id, t_us, name, unit, instance, cpu_percent, rss_bytes, read_bytes,
+                 written_bytes, mem_available_bytes, disk_free_bytes, load1)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for task in tasks {
+                insert.execute(params![
+                    run,
+                    *t_us as i64,
+                    task.name.as_ref(),
+                    unit_name(units, task.key.unit, &task.name),
+                    task.key.instance,
+                    task.cpu_percent,
+                    task.rss_bytes as i64,
+                    task.read_bytes.map(|b| b as i64),
+                    task.written_bytes.map(|b| b as i64),
+                    None::<i64>,
+                    None::<i64>,
+                    None::<f64>
+                ])?;
+            }
+            // The machine row: no task name.
+            insert.execute(params![
+                run,
+                *t_us as i64,
+                None::<&str>,
+                None::<&str>,
+                None::<u32>,
+                None::<f64>,
+                None::<i64>,
+                None::<i64>,
+                None::<i64>,
+                mem_available_bytes.map(|b| b as i64),
+                disk_free_bytes.map(|b| b as i64),
+                load1
+            ])?;
+        }
+        Event::Alert(alert) => {
+            let Some(run) = *run else { return Ok(()) };
+            tx.prepare_cached(
+                "INSERT INTO alerts (run_id, t_us, kind, name, message, value, threshold)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                run,
+                alert.t_us as i64,
+                alert.kind.as_str(),
+                alert.name.as_deref(),
+                alert.message,
+                alert.value,
+                alert.threshold
             ])?;
         }
         Event::TaskFinished {

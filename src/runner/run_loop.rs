@@ -338,6 +338,10 @@ impl<'s> Runner<'s> {
             cpu_user_us,
             cpu_system_us,
             retry_in_us,
+            peak_rss_bytes: None,
+            read_bytes: None,
+            written_bytes: None,
+            wait_us: 0,
         });
         match decision {
             Decision::Retry { attempt, delay } => {

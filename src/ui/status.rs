@@ -3,7 +3,8 @@
 //! `▶ name` / `▶ name (attempt 2)`, `✓ name 1.2s`, `✓ name 1.2s (flaky: passed on
 //! attempt 2)`, `✗ name exit 3 after 0.4s`, `✗ name killed by SIGKILL after 0.4s`,
 //! `… (allowed)`, `⏱ name timed out after 10s`, `↷ name skipped (needs essential)`,
-//! `≡ name cached`, `↻ name failed (exit 1), retrying in 2s`. Pure formatting: the
+//! `≡ name cached`, `↻ name failed (exit 1), retrying in 2s`, `⚠ name: has run 2.1s,
+//! over its budget of 300ms` / `⚠ free disk space is …` (alerts). Pure formatting: the
 //! symbol carries the meaning without colour; colour only reinforces it.
 
 use std::time::Duration;
@@ -94,6 +95,8 @@ pub fn status_line(event: &Event, last_end: Option<&AttemptEnd>, color: bool) ->
             paint("⊘", YELLOW)
         ),
         Event::Warning { message, .. } => format!("{} {message}", paint("warning:", YELLOW)),
+        // Task alerts start with the task's name already (`build has run …`).
+        Event::Alert(alert) => format!("{} {}", paint("⚠", YELLOW), paint(&alert.message, YELLOW)),
         _ => return None,
     };
     Some(line)
@@ -103,7 +106,7 @@ pub fn status_line(event: &Event, last_end: Option<&AttemptEnd>, color: bool) ->
 mod tests {
     use std::fmt::Write as _;
 
-    use volley_core::event::TaskKey;
+    use volley_core::event::{Alert, AlertKind, TaskKey};
     use volley_core::graph::UnitId;
 
     use super::*;
@@ -137,6 +140,10 @@ mod tests {
             cpu_user_us: 0,
             cpu_system_us: 0,
             retry_in_us,
+            peak_rss_bytes: None,
+            read_bytes: None,
+            written_bytes: None,
+            wait_us: 0,
         }
     }
 
@@ -176,6 +183,28 @@ mod tests {
             (finished(TaskStatus::Resumed, 0, 0, false, false), None),
             (Event::Interrupting { t_us: 0, signal: "SIGINT".into() }, None),
             (Event::Warning { t_us: 0, message: "cannot write the history".into() }, None),
+            (
+                Event::Alert(Alert {
+                    t_us: 0,
+                    kind: AlertKind::Budget,
+                    name: Some("essential".into()),
+                    message: "essential has run 2.1s, over its budget of 300ms".into(),
+                    value: 2.1e6,
+                    threshold: 3e5,
+                }),
+                None,
+            ),
+            (
+                Event::Alert(Alert {
+                    t_us: 0,
+                    kind: AlertKind::Disk,
+                    name: None,
+                    message: "free disk space is 3.2 GiB, below min_free_disk = 5 GiB".into(),
+                    value: 3.2e9,
+                    threshold: 5e9,
+                }),
+                None,
+            ),
         ];
         let mut out = String::new();
         for (event, end) in &cases {

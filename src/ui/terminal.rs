@@ -218,8 +218,13 @@ impl EventSink for TerminalReporter {
                     self.writer.stderr(line);
                 }
             }
+            Event::Alert(_) => {
+                if let Some(line) = self.status(event, None) {
+                    self.writer.stdout(line);
+                }
+            }
             Event::RunFinished { .. } => self.run_finished(),
-            Event::Output { .. } => {}
+            Event::Output { .. } | Event::Sample { .. } => {}
         }
     }
 

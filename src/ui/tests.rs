@@ -60,6 +60,10 @@ fn ended(unit: u32, name: &str, code: i32, ms: (u64, u64)) -> [Event; 2] {
             cpu_user_us: 1000,
             cpu_system_us: 0,
             retry_in_us: None,
+            peak_rss_bytes: None,
+            read_bytes: None,
+            written_bytes: None,
+            wait_us: 0,
         },
         Event::TaskFinished {
             t_us: ms.1 * 1000,
@@ -242,6 +246,10 @@ fn grouped_block_separates_attempts() {
         cpu_user_us: 0,
         cpu_system_us: 0,
         retry_in_us: Some(1_000_000),
+        peak_rss_bytes: None,
+        read_bytes: None,
+        written_bytes: None,
+        wait_us: 0,
     });
     events.push(Event::AttemptStarted {
         t_us: 0,

@@ -180,6 +180,16 @@ pub enum Event {
         cpu_system_us: u64,
         /// Another attempt follows after this delay.
         retry_in_us: Option<u64>,
+        /// Peak summed RSS of the attempt's process tree over its samples; `None` when
+        /// no sample saw it (sampling off, or shorter than one `sample_interval`).
+        peak_rss_bytes: Option<u64>,
+        /// Storage bytes read and written by the tree, as last sampled (`None` as above,
+        /// or where `/proc/<pid>/io` is unreadable).
+        read_bytes: Option<u64>,
+        written_bytes: Option<u64>,
+        /// Time it was ready but waited for a slot (first attempt; 0 for retries,
+        /// which keep their slot).
+        wait_us: u64,
     },
     TaskFinished {
         t_us: u64,
@@ -203,6 +213,18 @@ pub enum Event {
         t_us: u64,
         signal: String,
     },
+    /// One sampling pass: every running attempt's process tree, and the machine.
+    Sample {
+        t_us: u64,
+        tasks: Vec<TaskSample>,
+        /// `MemAvailable` from `/proc/meminfo`.
+        mem_available_bytes: Option<u64>,
+        /// Free space (for unprivileged users) of the file system holding the state dir.
+        disk_free_bytes: Option<u64>,
+        load1: Option<f64>,
+    },
+    /// A condition worth a person's attention; the run goes on.
+    Alert(Alert),
     /// Something volley could not do that does not fail the run.
     Warning {
         t_us: u64,
@@ -213,6 +235,59 @@ pub enum Event {
         status: RunStatus,
         wall_us: u64,
     },
+}
+
+/// One running attempt's process tree in a [`Event::Sample`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSample {
+    pub key: TaskKey,
+    pub name: Arc<str>,
+    /// CPU time of the tree over the last interval ÷ the interval (200 = two cores busy).
+    pub cpu_percent: f64,
+    /// Summed resident memory of the tree's processes.
+    pub rss_bytes: u64,
+    /// Cumulative storage bytes of the tree (`/proc/<pid>/io`); `None` where unreadable.
+    pub read_bytes: Option<u64>,
+    pub written_bytes: Option<u64>,
+}
+
+/// What an [`Alert`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Available memory below `alerts.min_free_memory`.
+    Memory,
+    /// Free disk below `alerts.min_free_disk`.
+    Disk,
+    /// A task running longer than `alerts.slow_factor` × its usual duration.
+    Slow,
+    /// A task running longer than its `budget`.
+    Budget,
+}
+
+impl AlertKind {
+    /// The word used in `--events`, the history and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Memory => "memory",
+            AlertKind::Disk => "disk",
+            AlertKind::Slow => "slow",
+            AlertKind::Budget => "budget",
+        }
+    }
+}
+
+/// An alert as shown live and recorded. `value` and `threshold` are in the
+/// condition's unit: bytes for memory and disk, microseconds for slow and budget.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub t_us: u64,
+    pub kind: AlertKind,
+    /// The task, for `slow` and `budget`.
+    pub name: Option<Arc<str>>,
+    pub message: String,
+    pub value: f64,
+    pub threshold: f64,
 }
 
 /// One JSON line of the `--events` stream.

@@ -5,9 +5,11 @@
 //! and outcomes are arguments. That is what lets `volley plan` and `--dry-run` run the
 //! real scheduler on recorded durations, and keeps scheduler tests deterministic.
 
+pub mod alerts;
 pub mod config;
 pub mod event;
 pub mod fanout;
+pub mod forecast;
 pub mod graph;
 pub mod history;
 pub mod model;

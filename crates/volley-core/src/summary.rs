@@ -24,13 +24,16 @@ use std::sync::Arc;
 pub use format::{describe_end, format_duration, palette, signal_name};
 use render::MAX_INSTANCE_ROWS;
 
-use crate::event::{AttemptEnd, Event, EventSink, Lines, RunStatus, TaskKey, TaskStatus};
+use crate::event::{Alert, AttemptEnd, Event, EventSink, Lines, RunStatus, TaskKey, TaskStatus};
 use crate::graph::UnitId;
 
 /// Output lines kept per task for the failure report.
 pub const LAST_LINES: usize = 10;
 /// Longest kept line, in bytes; longer ones are cut (the full text is in the log).
 pub const MAX_KEPT_LINE: usize = 512;
+/// Alerts kept for the summary; later ones are only counted (a budget on a fan-out
+/// of 100 000 items must not keep 100 000 messages).
+pub const MAX_ALERTS_KEPT: usize = 20;
 
 /// What the summary knows about one task or fan-out instance.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct TaskRecord {
     pub duration_us: u64,
     /// User + system CPU time over all attempts.
     pub cpu_us: u64,
+    /// Peak summed RSS of its process tree over all attempts, when sampled.
+    pub peak_rss_bytes: Option<u64>,
     pub attempts: u32,
     pub flaky: bool,
     pub allowed_failure: bool,
@@ -66,6 +71,7 @@ impl TaskRecord {
             end_us: None,
             duration_us: 0,
             cpu_us: 0,
+            peak_rss_bytes: None,
             attempts: 0,
             flaky: false,
             allowed_failure: false,
@@ -112,6 +118,7 @@ pub(crate) struct Folded {
     pub(crate) instances: usize,
     pub(crate) duration_us: u64,
     pub(crate) cpu_us: u64,
+    pub(crate) peak_rss_bytes: Option<u64>,
     pub(crate) attempts: u64,
     pub(crate) span: Option<(u64, u64)>,
 }
@@ -122,11 +129,17 @@ impl Folded {
         self.instances += 1;
         self.duration_us += record.duration_us;
         self.cpu_us += record.cpu_us;
+        self.peak_rss_bytes = max_known(self.peak_rss_bytes, record.peak_rss_bytes);
         self.attempts += u64::from(record.attempts);
         if let (Some(start), Some(end)) = (record.start_us, record.end_us) {
             self.span = Some(merge_span(self.span, (start, end)));
         }
     }
+}
+
+/// The larger of two figures that may be unknown.
+fn max_known(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    a.max(b)
 }
 
 fn merge_span(span: Option<(u64, u64)>, (start, end): (u64, u64)) -> (u64, u64) {
@@ -221,6 +234,9 @@ pub struct RunSummary {
     status: Option<RunStatus>,
     wall_us: u64,
     interrupted_by: Option<String>,
+    /// The first [`MAX_ALERTS_KEPT`] alerts, in order, and how many there were.
+    alerts: Vec<Alert>,
+    alert_count: usize,
 }
 
 impl RunSummary {
@@ -265,10 +281,20 @@ impl RunSummary {
                     record.keep_tail(lines);
                 }
             }
-            Event::AttemptFinished { key, name, attempt, end, cpu_user_us, cpu_system_us, .. } => {
+            Event::AttemptFinished {
+                key,
+                name,
+                attempt,
+                end,
+                cpu_user_us,
+                cpu_system_us,
+                peak_rss_bytes,
+                ..
+            } => {
                 if let Some(record) = self.record(*key, name) {
                     record.attempts = record.attempts.max(*attempt);
                     record.cpu_us += cpu_user_us + cpu_system_us;
+                    record.peak_rss_bytes = max_known(record.peak_rss_bytes, *peak_rss_bytes);
                     record.last_end = Some(end.clone());
                 }
             }
@@ -307,7 +333,13 @@ impl RunSummary {
                 self.status = Some(*status);
                 self.wall_us = *wall_us;
             }
-            Event::Warning { .. } => {}
+            Event::Alert(alert) => {
+                if self.alerts.len() < MAX_ALERTS_KEPT {
+                    self.alerts.push(alert.clone());
+                }
+                self.alert_count += 1;
+            }
+            Event::Warning { .. } | Event::Sample { .. } => {}
         }
     }
 
@@ -352,6 +384,11 @@ impl RunSummary {
 
     pub fn wall_us(&self) -> u64 {
         self.wall_us
+    }
+
+    /// The alerts raised so far (the first [`MAX_ALERTS_KEPT`]) and how many in all.
+    pub fn alerts(&self) -> (&[Alert], usize) {
+        (&self.alerts, self.alert_count)
     }
 
     /// The signal of the first interrupt, if the run was interrupted.

@@ -25,6 +25,8 @@ struct Row {
     style: Style,
     time: String,
     cpu: String,
+    /// Peak memory of the process tree; `-` when not sampled.
+    mem: String,
     attempts: String,
 }
 
@@ -41,13 +43,28 @@ impl RunSummary {
         };
         let (wn, ws) = (width(|r| &r.name, "task"), width(|r| &r.status, "status"));
         let (wt, wc) = (width(|r| &r.time, "time"), width(|r| &r.cpu, "cpu"));
-        let header = format!("{:wn$}  {:ws$}  {:>wt$}  {:>wc$}  attempts", "task", "status", "time", "cpu");
+        // The memory column appears only when sampling measured something, so runs
+        // without sampling read as before.
+        let wm = rows.iter().any(|r| r.mem != "-").then(|| width(|r| &r.mem, "mem"));
+        let mem_cell = |mem: &str| wm.map(|wm| format!("{mem:>wm$}  ")).unwrap_or_default();
+        let header = format!(
+            "{:wn$}  {:ws$}  {:>wt$}  {:>wc$}  {}attempts",
+            "task",
+            "status",
+            "time",
+            "cpu",
+            mem_cell("mem")
+        );
         let _ = writeln!(out, "{}", paint(&header, BOLD));
         for row in &rows {
             let status = paint(&format!("{:ws$}", row.status), row.style);
             let line = format!(
-                "{:wn$}  {status}  {:>wt$}  {:>wc$}  {:>8}",
-                row.name, row.time, row.cpu, row.attempts
+                "{:wn$}  {status}  {:>wt$}  {:>wc$}  {}{:>8}",
+                row.name,
+                row.time,
+                row.cpu,
+                mem_cell(&row.mem),
+                row.attempts
             );
             let _ = writeln!(out, "{}", line.trim_end());
         }
@@ -74,11 +91,33 @@ impl RunSummary {
             let _ = writeln!(out, "{:14} {}", unit.name, fan_out_counts(&counts));
         }
 
+        self.render_alerts(&mut out, &paint);
         self.render_failures(&mut out, &paint);
         out.push('\n');
         let (symbol, style, headline) = self.headline();
         let _ = writeln!(out, "{} {headline}", paint(symbol, style));
         out
+    }
+
+    fn render_alerts(&self, out: &mut String, paint: &dyn Fn(&str, Style) -> String) {
+        let (alerts, count) = self.alerts();
+        if count == 0 {
+            return;
+        }
+        let _ = writeln!(out, "\n{}", paint("alerts", BOLD));
+        for alert in alerts {
+            let _ = writeln!(
+                out,
+                "  {} {} at {}: {}",
+                paint("⚠", YELLOW),
+                alert.kind.as_str(),
+                format_duration(alert.t_us),
+                alert.message
+            );
+        }
+        if count > alerts.len() {
+            let _ = writeln!(out, "  … and {} more (see `volley report`)", count - alerts.len());
+        }
     }
 
     fn render_failures(&self, out: &mut String, paint: &dyn Fn(&str, Style) -> String) {
@@ -144,6 +183,7 @@ impl RunSummary {
                     style: DIM,
                     time: "-".to_owned(),
                     cpu: "-".to_owned(),
+                    mem: "-".to_owned(),
                     attempts: "-".to_owned(),
                 });
             } else {
@@ -169,6 +209,7 @@ fn task_row(record: &TaskRecord) -> Row {
             "-".to_owned()
         },
         cpu: if ran { format_duration(record.cpu_us) } else { "-".to_owned() },
+        mem: format_mem(record.peak_rss_bytes),
         attempts: if ran { record.attempts.to_string() } else { "-".to_owned() },
     }
 }
@@ -187,9 +228,17 @@ fn fan_out_row(
         style: if failed { RED } else { Style::new() },
         time: span.map_or_else(|| "-".to_owned(), |(s, e)| format_duration(e - s)),
         cpu: format_duration(folded.cpu_us + instances.iter().map(|r| r.cpu_us).sum::<u64>()),
+        // The largest instance's peak: instances overlap, but their peaks need not
+        // coincide, so a sum would overstate.
+        mem: format_mem(instances.iter().map(|r| r.peak_rss_bytes).fold(folded.peak_rss_bytes, Option::max)),
         attempts: (folded.attempts + instances.iter().map(|r| u64::from(r.attempts)).sum::<u64>())
             .to_string(),
     }
+}
+
+/// Peak memory for people; `-` when no sample measured it.
+fn format_mem(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "-".to_owned(), crate::config::format_size)
 }
 
 fn status_cell(record: &TaskRecord) -> (String, Style) {

@@ -9,6 +9,8 @@ use crate::event::{PlannedTask, Stream};
 /// Feeds a `RunSummary` with terse calls; times in milliseconds.
 struct Run {
     summary: RunSummary,
+    /// The peak memory the next `attempt_end` reports.
+    peak_rss_bytes: Option<u64>,
 }
 
 fn key(unit: u32, instance: u32) -> TaskKey {
@@ -39,7 +41,7 @@ impl Run {
             tasks,
             dry_run: false,
         });
-        Run { summary }
+        Run { summary, peak_rss_bytes: None }
     }
 
     fn start(&mut self, k: TaskKey, name: &str, attempt: u32, ms: u64) -> &mut Self {
@@ -85,6 +87,10 @@ impl Run {
             cpu_user_us: (ms.1 - ms.0) * S / 2,
             cpu_system_us: (ms.1 - ms.0) * S / 10,
             retry_in_us: None,
+            peak_rss_bytes: self.peak_rss_bytes.take(),
+            read_bytes: None,
+            written_bytes: None,
+            wait_us: 0,
         });
         self
     }
@@ -127,6 +133,30 @@ impl Run {
         self.summary.observe(&Event::RunFinished { t_us: wall_ms * S, status, wall_us: wall_ms * S });
         self.summary.render(false)
     }
+}
+
+#[test]
+fn peak_memory_and_alerts_are_shown_when_known() {
+    use crate::event::{Alert, AlertKind};
+    let mut run = Run::new(&[("compile", &[]), ("link", &[0]), ("tiny", &[])]);
+    run.peak_rss_bytes = Some(734 << 20);
+    run.ok(key(0, 0), "compile", (0, 4_000));
+    run.summary.observe(&Event::Alert(Alert {
+        t_us: 4_600 * S,
+        kind: AlertKind::Budget,
+        name: Some("link".into()),
+        message: "link has run 1.6s, over its budget of 1.5s".into(),
+        value: 1.6e6,
+        threshold: 1.5e6,
+    }));
+    run.peak_rss_bytes = Some(12 << 20);
+    run.ok(key(1, 0), "link", (4_010, 6_000));
+    // Shorter than one sampling interval: never measured.
+    run.ok(key(2, 0), "tiny", (0, 40));
+    let text = run.end(RunStatus::Succeeded, 6_050);
+    let (alerts, count) = run.summary.alerts();
+    assert_eq!((alerts.len(), count), (1, 1));
+    insta::assert_snapshot!(text);
 }
 
 #[test]
