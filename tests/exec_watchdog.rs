@@ -16,6 +16,8 @@ use volley_core::event::TaskKey;
 use volley_core::graph::UnitId;
 
 const DIR_VAR: &str = "VOLLEY_EXEC_TEST_DIR";
+/// Set: the task's grandchild leaves the task's process group (`setsid`).
+const ESCAPE_VAR: &str = "VOLLEY_EXEC_TEST_ESCAPE";
 
 fn role() -> Option<String> {
     std::env::args().nth(1)
@@ -38,8 +40,9 @@ fn helper__fake_volley() {
     }
     let dir = std::env::var_os(DIR_VAR).expect("dir");
     let dir = Path::new(&dir);
+    let escape = if std::env::var_os(ESCAPE_VAR).is_some() { "setsid " } else { "" };
     let script = format!(
-        "sleep 1000 & echo $! > '{gc}.tmp'; mv '{gc}.tmp' '{gc}'; echo $$ > '{l}.tmp'; mv '{l}.tmp' '{l}'; wait",
+        "{escape}sleep 1000 & echo $! > '{gc}.tmp'; mv '{gc}.tmp' '{gc}'; echo $$ > '{l}.tmp'; mv '{l}.tmp' '{l}'; wait",
         gc = dir.join("grandchild").display(),
         l = dir.join("leader").display(),
     );
@@ -52,7 +55,11 @@ fn helper__fake_volley() {
             key: TaskKey { unit: UnitId(0), instance: 0 },
             program: resolve_program("sh", None).expect("sh"),
             args: vec!["-c".into(), script.into()],
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            env: vec![
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                // As the runner sets it: the watchdog's last resort finds processes by it.
+                ("VOLLEY_RUN_ID".into(), format!("exec-test-{}", std::process::id()).into()),
+            ],
             dir: dir.to_path_buf(),
         })
         .expect("spawn");
@@ -85,8 +92,16 @@ fn is_dead(pid: i32) -> bool {
 /// Starts a fake volley in its own process group, waits for its task to be up,
 /// applies `kill`, and returns how long the task's processes took to die.
 fn task_survival_after(kill: impl FnOnce(&std::process::Child)) -> Option<Duration> {
+    survival_after(false, kill)
+}
+
+fn survival_after(escape: bool, kill: impl FnOnce(&std::process::Child)) -> Option<Duration> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut volley = Command::new(std::env::current_exe().expect("exe"))
+    let mut volley = Command::new(std::env::current_exe().expect("exe"));
+    if escape {
+        volley.env(ESCAPE_VAR, "1");
+    }
+    let mut volley = volley
         .args(["__fake_volley", "--exact", "helper__fake_volley", "--nocapture"])
         .env(DIR_VAR, dir.path())
         .stdin(Stdio::null())
@@ -134,5 +149,16 @@ fn watchdog_survives_ctrl_c_to_volleys_process_group() {
         unsafe { libc::kill(-(volley.id() as i32), libc::SIGINT) };
     });
     let took = took.expect("task processes outlived volley");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn sigkill_of_volley_kills_processes_that_left_the_group() {
+    // `killpg` cannot reach a `setsid` grandchild; its `VOLLEY_RUN_ID` gives it away.
+    let took = survival_after(true, |volley| {
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(volley.id() as i32, libc::SIGKILL) };
+    });
+    let took = took.expect("a process that left the task's group outlived volley");
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }

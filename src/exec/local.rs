@@ -19,13 +19,14 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use rustix::process::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
 
@@ -33,7 +34,7 @@ use super::group::signal_group;
 use super::lines::LineSplitter;
 use super::reap::{ExitWaiter, Reaped, reap};
 use super::request::{ExecEvent, SpawnRequest};
-use super::watchdog::WatchdogLink;
+use super::watchdog::{BATCH, WatchdogLink};
 
 /// How long output may still arrive after the leader exited.
 pub const DRAIN: Duration = Duration::from_millis(100);
@@ -52,6 +53,8 @@ struct Shared {
     /// id is pinned by its leader (running or zombie), so signalling it is safe.
     live: HashMap<TaskKey, u32>,
     watchdog: Option<WatchdogLink>,
+    /// Wakes the task that writes the watchdog's queue (see [`flush_watchdog`]).
+    watchdog_due: Arc<Notify>,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -69,13 +72,20 @@ impl LocalExecutor {
     /// Starts one attempt; returns its pid, which is also its process group id.
     pub fn spawn(&mut self, req: SpawnRequest) -> io::Result<u32> {
         if let Some(exe) = self.watchdog_exe.take() {
-            let link = WatchdogLink::start(&exe).map_err(|e| {
+            let run_id =
+                req.env.iter().find(|(name, _)| name == "VOLLEY_RUN_ID").map(|(_, id)| id.as_os_str());
+            let link = WatchdogLink::start(&exe, run_id).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()),
                 )
             })?;
-            lock(&self.shared).watchdog = Some(link);
+            let due = {
+                let mut shared = lock(&self.shared);
+                shared.watchdog = Some(link);
+                Arc::clone(&shared.watchdog_due)
+            };
+            self.handle.spawn(flush_watchdog(Arc::downgrade(&self.shared), due));
         }
         let SpawnRequest { key, program, args, env, dir } = req;
         let mut child = Command::new(program)
@@ -91,8 +101,10 @@ impl LocalExecutor {
         let pgid = child.id();
         {
             let mut shared = lock(&self.shared);
-            if let Some(w) = shared.watchdog.as_mut() {
-                w.register(pgid);
+            if let Some(w) = shared.watchdog.as_mut()
+                && w.register(pgid)
+            {
+                shared.watchdog_due.notify_one();
             }
             shared.live.insert(key, pgid);
         }
@@ -123,8 +135,10 @@ impl LocalExecutor {
                 let _ = reap(leader, false);
                 let mut shared = lock(&self.shared);
                 shared.live.remove(&key);
-                if let Some(w) = shared.watchdog.as_mut() {
-                    w.deregister(pgid);
+                if let Some(w) = shared.watchdog.as_mut()
+                    && w.deregister(pgid)
+                {
+                    shared.watchdog_due.notify_one();
                 }
                 Err(e)
             }
@@ -162,6 +176,24 @@ impl Drop for LocalExecutor {
         }
         if let Some(w) = shared.watchdog.take() {
             w.bye();
+        }
+    }
+}
+
+/// Writes what the watchdog link queued, [`BATCH`] after it was queued; ends with the
+/// executor.
+async fn flush_watchdog(shared: Weak<Mutex<Shared>>, due: Arc<Notify>) {
+    loop {
+        due.notified().await;
+        tokio::time::sleep(BATCH).await;
+        let Some(shared) = shared.upgrade() else { return };
+        let mut shared = lock(&shared);
+        if let Some(w) = shared.watchdog.as_mut().filter(|w| w.pending()) {
+            w.flush();
+            if w.pending() {
+                // The pipe is full (the watchdog is slow): try again next round.
+                shared.watchdog_due.notify_one();
+            }
         }
     }
 }
@@ -268,8 +300,10 @@ async fn supervise(
         // The zombie leader pins the group id: this cannot hit a stranger, and after it
         // the group is dying, so the watchdog no longer needs to know it.
         let _ = signal_group(pgid, libc::SIGKILL);
-        if let Some(w) = shared.watchdog.as_mut() {
-            w.deregister(pgid);
+        if let Some(w) = shared.watchdog.as_mut()
+            && w.deregister(pgid)
+        {
+            shared.watchdog_due.notify_one();
         }
     }
     let reaped = match reap(leader, true) {
