@@ -9,5 +9,6 @@ pub mod cli;
 pub mod exec;
 pub mod logs;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod ui;

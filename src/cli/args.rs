@@ -54,6 +54,11 @@ pub enum Command {
     History(HistoryArgs),
     /// List the tasks and services the file declares.
     List,
+    #[command(about = "A recorded run as text, JSON, CSV, HTML, a Chrome trace or JUnit XML.", after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
+    /// Two recorded runs side by side, task by task, largest difference first.
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -131,6 +136,71 @@ pub struct HistoryArgs {
     /// Exit 1 if the last run has a task slower than its baseline (for CI).
     #[arg(long, conflicts_with_all = ["name", "json"])]
     pub check: bool,
+}
+
+const REPORT_EXAMPLES: &str = "\
+RUN: an id as `volley history` shows it, `last` (default), `-1` (= last), `-2`, …
+
+Examples:
+  volley report                          the last run: summary, resources, baseline
+  volley report -2 --format json         the run before it, machine-readable
+  volley report --format html -o run.html
+  volley report 42 --format csv --samples > samples.csv
+  volley report --format trace -o trace.json   open in https://ui.perfetto.dev
+  volley report --format junit -o junit.xml";
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  volley compare -2 last         the last run against the one before it
+  volley compare 40 42 --json";
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run: an id, `last`, `-1`, `-2`, …
+    #[arg(default_value = "last", allow_hyphen_values = true, value_name = "RUN")]
+    pub run: String,
+
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, value_name = "FORMAT")]
+    pub format: ReportFormat,
+
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// CSV: the sampled time series instead of the attempts; JSON: add it.
+    #[arg(long)]
+    pub samples: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// The summary, per-task resources, alerts and the baseline comparison.
+    Text,
+    /// Everything, machine-readable (fields documented in the README).
+    Json,
+    /// One row per task attempt (`--samples`: one per sample).
+    Csv,
+    /// One self-contained page: timeline, charts, tables.
+    Html,
+    #[value(help = "Chrome trace-event JSON (Perfetto, chrome://tracing).")]
+    Trace,
+    #[value(help = "JUnit XML for CI systems.")]
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The first run (an id, `last`, `-2`, …).
+    #[arg(allow_hyphen_values = true, value_name = "A")]
+    pub a: String,
+
+    /// The second run.
+    #[arg(allow_hyphen_values = true, value_name = "B")]
+    pub b: String,
+
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,10 +3,12 @@
 //! failed, 2 invalid configuration or usage, 130 interrupted.
 
 mod args;
+mod compare;
 mod exec;
 mod history;
 mod list;
 mod project;
+mod report;
 mod run;
 
 use std::io::{IsTerminal, Write};
@@ -105,6 +107,8 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
         Command::Run(ref args) => run::run(cli, args),
         Command::Exec(ref args) => exec::exec(cli, args),
         Command::History(ref args) => history::history(cli, args),
+        Command::Report(ref args) => report::report(cli, args),
+        Command::Compare(ref args) => compare::compare(cli, args),
         Command::Check => {
             let project = project::load(cli.file.as_deref(), color_stderr)?;
             println!(

@@ -7,9 +7,13 @@
 
 mod query;
 mod recorder;
+mod report_query;
 mod schema;
 mod writer;
 
 pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, runs, task_runs};
 pub use recorder::Recorder;
+pub use report_query::{
+    AlertRow, AttemptRow, RunInfo, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
+};
 pub use schema::{FILE_NAME, SCHEMA_VERSION, open_for_reading};
