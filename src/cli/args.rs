@@ -54,6 +54,13 @@ pub enum Command {
     History(HistoryArgs),
     /// List the tasks and services the file declares.
     List,
+    /// The graph in levels, expected durations, the critical path, and the wall time
+    /// predicted for N slots by simulating the scheduler on history.
+    #[command(after_help = PLAN_EXAMPLES)]
+    Plan(PlanArgs),
+    /// What a `volley run` in progress in this project is doing (from another terminal).
+    #[command(after_help = STATUS_EXAMPLES)]
+    Status(StatusArgs),
     #[command(about = "A recorded run as text, JSON, CSV, HTML, a Chrome trace or JUnit XML.", after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Two recorded runs side by side, task by task, largest difference first.
@@ -199,6 +206,50 @@ pub struct CompareArgs {
     pub b: String,
 
     /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const PLAN_EXAMPLES: &str = "\
+Durations are the median of each task's last 10 successful runs; a task with no
+history counts as 1s. The prediction runs volley's own scheduler in virtual time.
+
+Examples:
+  volley plan                        every task (or settings.default) on the default slots
+  volley plan build -j 8             what would -j 8 give me for `build`?
+  volley plan --format dot | dot -Tsvg > plan.svg
+  volley plan --format mermaid       paste into a Markdown file";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  volley status                      the run in progress: running tasks, done/total, time left
+  volley status --json               the same with stable field names";
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Tasks to plan (default: `settings.default`, else every task).
+    pub tasks: Vec<String>,
+
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text, value_name = "FORMAT")]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Levels, durations, critical path and predictions for several slot counts.
+    Text,
+    /// Graphviz (critical path in red).
+    Dot,
+    /// A Mermaid flowchart (critical path in red).
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output with stable field names.
     #[arg(long)]
     pub json: bool,
 }

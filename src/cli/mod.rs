@@ -7,9 +7,13 @@ mod compare;
 mod exec;
 mod history;
 mod list;
+mod plan;
+mod plan_graph;
 mod project;
 mod report;
 mod run;
+mod status;
+mod status_run;
 
 use std::io::{IsTerminal, Write};
 
@@ -101,12 +105,20 @@ fn color_choice(when: ColorWhen) -> crate::ui::ColorChoice {
     }
 }
 
+/// Writes `text` to stdout; a closed pipe (`volley plan | head`) is a quiet end.
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn dispatch(cli: &Cli) -> Result<i32, CliError> {
     let color_stderr = crate::ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     match cli.command {
         Command::Run(ref args) => run::run(cli, args),
         Command::Exec(ref args) => exec::exec(cli, args),
         Command::History(ref args) => history::history(cli, args),
+        Command::Plan(ref args) => plan::plan(cli, args),
+        Command::Status(ref args) => status::status(cli, args),
         Command::Report(ref args) => report::report(cli, args),
         Command::Compare(ref args) => compare::compare(cli, args),
         Command::Check => {

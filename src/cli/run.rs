@@ -112,7 +112,7 @@ fn sinks(
     Ok(sinks)
 }
 
-fn plan_error(error: &PlanError) -> CliError {
+pub(super) fn plan_error(error: &PlanError) -> CliError {
     let help = error.help();
     let cli_error = CliError::usage(error.to_string());
     match help {

@@ -5,15 +5,19 @@
 //! Recording is a side system: it never fails or slows the user's run; problems
 //! become one warning. Statistics live in `volley_core::history` (pure).
 
+mod plan_query;
 mod query;
 mod recorder;
 mod report_query;
 mod schema;
+mod status_query;
 mod writer;
 
+pub use plan_query::{FanOutHistory, fan_out_history, fan_out_history_from};
 pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, runs, task_runs};
 pub use recorder::Recorder;
 pub use report_query::{
     AlertRow, AttemptRow, RunInfo, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
 };
+pub use status_query::{LiveRun, LiveUnit, RunningAttempt, live_runs, newest_run_id};
 pub use schema::{FILE_NAME, SCHEMA_VERSION, open_for_reading};

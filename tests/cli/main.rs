@@ -8,6 +8,8 @@ mod examples;
 mod fanout;
 mod history;
 mod output;
+mod plan;
 mod processes;
 mod run;
 mod signals;
+mod status;

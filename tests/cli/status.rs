@@ -1,0 +1,121 @@
+//! `volley status` from another terminal: a run in progress (running tasks against
+//! their usual duration, done/total, time left), a run whose volley was killed, and
+//! nothing running. The run is a real `volley run` started in the background; its
+//! long task waits for a file the test creates, so nothing here sleeps to synchronise.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::plan::{command, volley};
+use crate::support::{Test, signal, wait_for};
+
+/// `first` → `slow` (waits for `release`) → `last`, and `each` (three instances)
+/// beside `slow`.
+const WAITING: &str = r#"
+[tasks.first]
+run = "true"
+[tasks.slow]
+run = "while [ ! -f release ]; do sleep 0.02; done"
+deps = ["first"]
+[tasks.each]
+for_each = { items = ["a", "b", "c"] }
+run = "true {item}"
+deps = ["first"]
+[tasks.last]
+run = "true"
+deps = ["slow", "each"]
+"#;
+
+/// A project with one recorded run whose `slow` took 40 s and `last` 0.5 s.
+fn project_with_history() -> Test {
+    let test = Test::with_toml(WAITING);
+    test.write("release", "");
+    volley(&test, &["run", "--output", "quiet"]).code(0);
+    let conn = Connection::open(test.path(".volley/history.db")).expect("history");
+    conn.execute("UPDATE tasks SET duration_us = 40000000 WHERE name = 'slow'", []).expect("seed slow");
+    conn.execute("UPDATE tasks SET duration_us = 500000 WHERE name = 'last'", []).expect("seed last");
+    std::fs::remove_file(test.path("release")).expect("remove release");
+    test
+}
+
+fn status_json(test: &Test) -> serde_json::Value {
+    let run = volley(test, &["status", "--json"]);
+    run.code(0);
+    serde_json::from_str(&run.stdout).expect("status --json is JSON")
+}
+
+#[test]
+fn status_shows_the_run_in_progress_then_nothing() {
+    let test = project_with_history();
+    let mut child = command(&test, &["run", "-j", "2", "--output", "quiet"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn volley");
+    let mut json = serde_json::Value::Null;
+    let shown = wait_for(Duration::from_secs(10), || {
+        json = status_json(&test);
+        json["runs"][0]["running"][0]["name"] == "slow" && json["runs"][0]["done"] == 4
+    });
+    assert!(shown, "status never showed `slow` running after 4 done: {json:#}");
+    let run = &json["runs"][0];
+    assert_eq!(run["state"], "running");
+    assert_eq!(run["id"], 2);
+    assert_eq!(run["pid"], i64::from(child.id()));
+    assert_eq!(run["jobs"], 2);
+    assert_eq!(run["total"], 6, "first, slow, three instances of each, last");
+    let command: Vec<String> = serde_json::from_value(run["command"].clone()).expect("command is a list");
+    assert_eq!(command[1..], ["run", "-j", "2", "--output", "quiet"]);
+    let slow = &run["running"][0];
+    assert_eq!(slow["usual_us"], 40_000_000);
+    assert_eq!(slow["attempt"], 1);
+    let elapsed = slow["elapsed_us"].as_u64().expect("elapsed");
+    assert!(elapsed < 10_000_000, "{elapsed}");
+    // What is left: the rest of slow's usual 40 s, then last's 0.5 s.
+    let left = run["predicted_left_us"].as_u64().expect("a prediction");
+    let expected = 40_500_000 - elapsed;
+    assert!(left.abs_diff(expected) < 1_000_000, "left {left} µs, expected about {expected}");
+
+    let text = volley(&test, &["status"]);
+    text.code(0)
+        .stdout_has("run 2 (")
+        .stdout_has("): volley run -j 2 --output quiet")
+        .stdout_has("4/6 done, ~")
+        .stdout_has(" / usual 40s")
+        .stdout_lacks("no run in progress");
+
+    test.write("release", "");
+    assert!(child.wait().expect("volley exits").success());
+    assert_eq!(status_json(&test)["runs"], serde_json::json!([]));
+    volley(&test, &["status"]).code(0).stdout_has("no run in progress");
+}
+
+#[test]
+fn a_killed_run_is_not_shown_as_running() {
+    let test = project_with_history();
+    let mut child =
+        command(&test, &["run", "--output", "quiet"]).stdout(Stdio::null()).spawn().expect("spawn volley");
+    assert!(
+        wait_for(Duration::from_secs(10), || status_json(&test)["runs"][0]["running"][0]["name"] == "slow"),
+        "slow never ran"
+    );
+    signal(child.id(), libc::SIGKILL);
+    child.wait().expect("reap volley");
+    let json = status_json(&test);
+    assert_eq!(json["runs"][0]["state"], "killed_or_crashed", "{json:#}");
+    assert_eq!(json["runs"][0]["predicted_left_us"], serde_json::Value::Null);
+    volley(&test, &["status"])
+        .code(0)
+        .stdout_has("no run in progress")
+        .stdout_has("killed or crashed")
+        .stdout_has("was running: slow");
+}
+
+#[test]
+fn status_without_history_says_nothing_runs() {
+    let test = Test::with_toml(WAITING);
+    volley(&test, &["status"]).code(0).stdout_has("no run in progress");
+    assert_eq!(status_json(&test), serde_json::json!({ "runs": [] }));
+    assert!(!test.path(".volley").exists(), "status creates nothing");
+}
