@@ -11,4 +11,5 @@ pub mod logs;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod sample;
 pub mod ui;

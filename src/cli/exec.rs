@@ -13,7 +13,7 @@ use volley_core::schedule::FailPolicy;
 use super::args::{Cli, ExecArgs, Halt};
 use super::run::{DriveSettings, drive};
 use super::{CliError, project};
-use crate::runner::{BaseEnv, ExecRequest, build_exec, default_jobs};
+use crate::runner::{BaseEnv, ExecRequest, MonitorOptions, build_exec, default_jobs};
 
 const GROUP_SEPARATOR: &str = ":::";
 
@@ -37,10 +37,12 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
         policy,
         dir: cwd,
     });
+    let monitor = MonitorOptions { state_dir: state_dir.clone(), ..MonitorOptions::default() };
     let settings = DriveSettings {
         shell: Settings::DEFAULT_SHELL.iter().map(|s| (*s).to_string()).collect(),
         kill_timeout: Settings::DEFAULT_KILL_TIMEOUT,
         state_dir,
+        monitor,
         halt_now: args.halt == Halt::Now,
         keep_order: args.keep_order,
     };

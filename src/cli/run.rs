@@ -11,7 +11,7 @@ use volley_core::simulate::simulate;
 use super::args::{Cli, OutputArgs, OutputWhen, ProgressWhen, RunArgs};
 use super::{CliError, color_choice, exit, project};
 use crate::record;
-use crate::runner::{self, BaseEnv, PlanError, RunOptions, RunPlan, Runner, Selection};
+use crate::runner::{self, BaseEnv, MonitorOptions, PlanError, RunOptions, RunPlan, Runner, Selection};
 use crate::ui::{self, EventsWriter, OutputMode, TerminalOptions, TerminalReporter};
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
@@ -33,9 +33,17 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
         state_dir: project.settings.state_dir.clone(),
         halt_now: false,
         keep_order: false,
+        monitor: MonitorOptions {
+            sample_interval: project.settings.sample_interval,
+            alerts: project.settings.alerts.clone(),
+            state_dir: project.settings.state_dir.clone(),
+        },
     };
     drive(cli, &args.output, plan, base_env, settings)
 }
+
+/// Overrides `settings.sample_interval` (also for `volley exec`, which has no file).
+const SAMPLE_INTERVAL_VAR: &str = "VOLLEY_SAMPLE_INTERVAL";
 
 /// How to drive a planned run, beyond the plan itself.
 pub(super) struct DriveSettings {
@@ -44,6 +52,8 @@ pub(super) struct DriveSettings {
     pub state_dir: std::path::PathBuf,
     pub halt_now: bool,
     pub keep_order: bool,
+    /// Sampling and alerts; `VOLLEY_SAMPLE_INTERVAL` overrides the interval.
+    pub monitor: MonitorOptions,
 }
 
 /// Wires the sinks, runs the event loop on a current-thread runtime, and returns
@@ -55,6 +65,14 @@ pub(super) fn drive(
     base_env: BaseEnv,
     settings: DriveSettings,
 ) -> Result<i32, CliError> {
+    let mut monitor = settings.monitor;
+    if let Some(interval) = std::env::var_os(SAMPLE_INTERVAL_VAR) {
+        let text = interval.to_string_lossy();
+        monitor.sample_interval = volley_core::config::parse_duration(&text).map_err(|e| {
+            CliError::usage(format!("{SAMPLE_INTERVAL_VAR}={text}: {e}"))
+                .with_help("a duration such as `250ms` or `1s`; `0s` turns sampling off")
+        })?;
+    }
     let run_id = new_run_id();
     let log_dir = settings.state_dir.join("logs").join(&run_id);
     let mut sinks = sinks(cli, output, &log_dir, settings.keep_order)?;
@@ -68,6 +86,7 @@ pub(super) fn drive(
         watchdog_exe: std::env::current_exe().ok(),
         log_dir: Some(log_dir),
         halt_now: settings.halt_now,
+        monitor,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

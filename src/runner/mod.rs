@@ -4,12 +4,14 @@
 
 mod env;
 mod fanout;
+mod monitoring;
 mod plan;
 mod run_loop;
 mod timers;
 
 pub use env::{BaseEnv, EnvError};
 pub use fanout::{FanOut, Naming, items_from_lines};
+pub use monitoring::{MonitorOptions, Monitoring, Peaks};
 pub use plan::{
     ExecRequest, Expectations, PlanError, RunPlan, Selection, UnitExec, build, build_exec, closest,
     default_jobs, project_graph,

@@ -41,6 +41,8 @@ pub struct UnitExec {
     pub timeout: Option<Duration>,
     pub success_codes: Vec<i32>,
     pub expected: Option<Duration>,
+    /// The task's `budget`: running longer is flagged live.
+    pub budget: Option<Duration>,
     /// `Some` for a `for_each` task or a `volley exec`.
     pub fan_out: Option<FanOut>,
 }
@@ -231,6 +233,7 @@ fn unit_exec(project: &Project, task: &TaskSpec, expected: Option<Duration>) -> 
         timeout: task.timeout,
         success_codes: task.success_codes.clone(),
         expected,
+        budget: task.budget,
         fan_out,
     })
 }
@@ -262,6 +265,7 @@ pub fn build_exec(request: ExecRequest) -> RunPlan {
         timeout: request.timeout,
         success_codes: vec![0],
         expected: None,
+        budget: None,
         fan_out: Some(FanOut {
             template: Template::parse(&request.command),
             items: Some(items),

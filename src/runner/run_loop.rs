@@ -16,10 +16,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use volley_core::event::{AttemptEnd, Event, EventSink, PlannedTask, RunStatus, Stream, TaskKey, TaskStatus};
 use volley_core::fanout::Product;
+use volley_core::graph::UnitId;
 use volley_core::schedule::{AttemptResult, Decision, Finished, Scheduler, Work};
 
 use super::env::BaseEnv;
 use super::fanout::{FanOut, items_from_lines};
+use super::monitoring::{MonitorOptions, Monitoring};
 use super::plan::RunPlan;
 use super::timers::{Timer, Timers};
 use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest};
@@ -41,6 +43,8 @@ pub struct RunOptions {
     pub log_dir: Option<PathBuf>,
     /// On the first failure, stop running tasks too (`volley exec --halt now`).
     pub halt_now: bool,
+    /// Resource sampling and alerts.
+    pub monitor: MonitorOptions,
 }
 
 /// One instance that holds a slot: running, or waiting to retry.
@@ -55,6 +59,8 @@ struct Holder {
     slot: u32,
     first_start: Instant,
     attempt_start: Instant,
+    /// How long it was ready before it got its slot.
+    wait_us: u64,
     /// `None` while waiting for a retry.
     running: bool,
     timed_out: bool,
@@ -75,6 +81,13 @@ pub struct Runner<'s> {
     timers: Timers,
     interrupts: u32,
     failed: bool,
+    monitoring: Monitoring,
+    /// Set if sampling could not start, for a warning once the run has started.
+    monitoring_warning: Option<String>,
+    /// When each unit's last instance (or task) finished, and when a fan-out's items
+    /// were listed: a unit is ready once its dependencies are done (and its items known).
+    done_at: HashMap<UnitId, Instant>,
+    listed_at: HashMap<UnitId, Instant>,
 }
 
 impl<'s> Runner<'s> {
@@ -90,6 +103,7 @@ impl<'s> Runner<'s> {
         let (tx, exec_events) = mpsc::unbounded_channel();
         let executor = LocalExecutor::new(tx, options.watchdog_exe.clone())?;
         let scheduler = Scheduler::new(&plan.graph, plan.units.clone(), plan.limits.clone(), plan.policy);
+        let (monitoring, monitoring_warning) = Monitoring::new(&options.monitor);
         Ok(Runner {
             plan,
             options,
@@ -104,6 +118,10 @@ impl<'s> Runner<'s> {
             timers: Timers::default(),
             interrupts: 0,
             failed: false,
+            monitoring,
+            monitoring_warning,
+            done_at: HashMap::new(),
+            listed_at: HashMap::new(),
         })
     }
 
@@ -113,6 +131,10 @@ impl<'s> Runner<'s> {
         let mut sighup = signal(SignalKind::hangup())?;
         self.start = Instant::now();
         self.emit_run_started();
+        if let Some(message) = self.monitoring_warning.take() {
+            let t_us = self.t_us();
+            self.emit(&Event::Warning { t_us, message });
+        }
         loop {
             self.start_ready();
             if self.scheduler.is_finished() && self.holders.is_empty() {
@@ -130,6 +152,12 @@ impl<'s> Runner<'s> {
                     }
                 }
                 () = sleep_until(deadline) => self.fire_due_timers(),
+                Some(tick) = self.monitoring.next_tick() => {
+                    let t_us = tick.at.saturating_duration_since(self.start.into_std()).as_micros() as u64;
+                    for event in self.monitoring.on_tick(tick, t_us) {
+                        self.emit(&event);
+                    }
+                }
                 _ = sigint.recv() => self.on_interrupt("SIGINT"),
                 _ = sigterm.recv() => self.on_interrupt("SIGTERM"),
                 _ = sighup.recv() => self.on_interrupt("SIGHUP"),
@@ -227,6 +255,10 @@ impl<'s> Runner<'s> {
                 }
             };
             let now = Instant::now();
+            let wait_us = now.saturating_duration_since(self.ready_at(key)).as_micros() as u64;
+            if key.instance != TaskKey::LISTING {
+                self.watch_for_alerts(key, &name);
+            }
             let holder = Holder {
                 name,
                 command: Arc::from(command),
@@ -235,12 +267,33 @@ impl<'s> Runner<'s> {
                 slot,
                 first_start: now,
                 attempt_start: now,
+                wait_us,
                 running: false,
                 timed_out: false,
                 interrupted: false,
             };
             self.holders.insert(key, holder);
             self.start_attempt(key);
+        }
+    }
+
+    /// When `key` became ready: its dependencies' last finish, and for a fan-out
+    /// instance the end of its item listing; the run's start if neither.
+    fn ready_at(&self, key: TaskKey) -> Instant {
+        let deps = self.plan.graph.deps(key.unit).iter().filter_map(|d| self.done_at.get(d));
+        let listed = self.listed_at.get(&key.unit).filter(|_| key.instance != TaskKey::LISTING);
+        deps.chain(listed).copied().max().unwrap_or(self.start)
+    }
+
+    /// Budget (every task and instance) and slow (plain tasks with a usual duration:
+    /// the median is the whole task's, not one instance's) alerts, on a timer.
+    fn watch_for_alerts(&mut self, key: TaskKey, name: &Arc<str>) {
+        let exec = &self.plan.execs[key.unit.index()];
+        let expected = exec.expected.filter(|_| exec.fan_out.is_none());
+        let budget = exec.budget;
+        let t_us = self.t_us();
+        if let Some(at_us) = self.monitoring.task_started(key, name.clone(), t_us, expected, budget) {
+            self.timers.set(self.start + Duration::from_micros(at_us), Timer::Alert);
         }
     }
 
@@ -266,6 +319,7 @@ impl<'s> Runner<'s> {
         match self.executor.spawn(request) {
             Ok(pid) => {
                 holder.running = true;
+                self.monitoring.attempt_started(key, attempt, &name, pid);
                 if let Some(timeout) = timeout {
                     self.timers.set(now + timeout, Timer::Timeout { key, attempt });
                 }
@@ -318,6 +372,9 @@ impl<'s> Runner<'s> {
         };
         let attempt = holder.attempt;
         let duration_us = holder.attempt_start.elapsed().as_micros() as u64;
+        // Retries keep their slot: only the first attempt waited for one.
+        let wait_us = if attempt == 1 { holder.wait_us } else { 0 };
+        let peaks = self.monitoring.attempt_finished(key, attempt);
         let decision = match holder.listing.take() {
             Some(stdout) => Decision::Finished(self.items_listed(key, success.then_some(stdout))),
             None => self.scheduler.attempt_finished(key, result),
@@ -338,10 +395,10 @@ impl<'s> Runner<'s> {
             cpu_user_us,
             cpu_system_us,
             retry_in_us,
-            peak_rss_bytes: None,
-            read_bytes: None,
-            written_bytes: None,
-            wait_us: 0,
+            peak_rss_bytes: peaks.rss_bytes,
+            read_bytes: peaks.read_bytes,
+            written_bytes: peaks.written_bytes,
+            wait_us,
         });
         match decision {
             Decision::Retry { attempt, delay } => {
@@ -372,6 +429,11 @@ impl<'s> Runner<'s> {
 
     fn task_finished(&mut self, key: TaskKey, finished: &Finished) {
         let Some(holder) = self.holders.remove(&key) else { return };
+        self.monitoring.task_finished(key);
+        let now = Instant::now();
+        let finished_at =
+            if key.instance == TaskKey::LISTING { &mut self.listed_at } else { &mut self.done_at };
+        finished_at.entry(key.unit).and_modify(|at| *at = (*at).max(now)).or_insert(now);
         if !finished.status.is_success() && !finished.allowed_failure {
             self.failed = true;
             if self.options.halt_now {
@@ -440,6 +502,15 @@ impl<'s> Runner<'s> {
                 Timer::Retry { key, attempt } => {
                     if self.holders.get(&key).is_some_and(|h| h.attempt == attempt && !h.running) {
                         self.start_attempt(key);
+                    }
+                }
+                Timer::Alert => {
+                    let (alerts, next) = self.monitoring.due(self.t_us());
+                    for alert in &alerts {
+                        self.emit(alert);
+                    }
+                    if let Some(at_us) = next {
+                        self.timers.set(self.start + Duration::from_micros(at_us), Timer::Alert);
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! The runner's timers: attempt timeouts, SIGKILL escalation after a grace period,
-//! and retry delays. One heap, one `sleep_until` in the event loop, no task per timer.
+//! retry delays, and the next moment a task alert (budget, slow) may be due. One heap, one `sleep_until` in the event loop, no task per timer.
 //!
 //! A timer names the attempt it was set for; when it fires for an attempt that has
 //! since ended, the runner ignores it. That is simpler than cancelling.
@@ -18,6 +18,9 @@ pub enum Timer {
     Kill { key: TaskKey, attempt: u32 },
     /// The retry delay is over: start this attempt.
     Retry { key: TaskKey, attempt: u32 },
+    /// A task may have run past its budget or its usual duration: ask the alert
+    /// monitor (which says each alert once, so an early or repeated timer is harmless).
+    Alert,
 }
 
 #[derive(Debug, Default)]

@@ -3,8 +3,8 @@
 //! `▶ name` / `▶ name (attempt 2)`, `✓ name 1.2s`, `✓ name 1.2s (flaky: passed on
 //! attempt 2)`, `✗ name exit 3 after 0.4s`, `✗ name killed by SIGKILL after 0.4s`,
 //! `… (allowed)`, `⏱ name timed out after 10s`, `↷ name skipped (needs essential)`,
-//! `≡ name cached`, `↻ name failed (exit 1), retrying in 2s`, `⚠ name: has run 2.1s,
-//! over its budget of 300ms` / `⚠ free disk space is …` (alerts). Pure formatting: the
+//! `≡ name cached`, `↻ name failed (exit 1), retrying in 2s`, `⚠ name is over its
+//! budget of 0.3s and still running` / `⚠ free disk space is …` (alerts). Pure formatting: the
 //! symbol carries the meaning without colour; colour only reinforces it.
 
 use std::time::Duration;
@@ -188,7 +188,7 @@ mod tests {
                     t_us: 0,
                     kind: AlertKind::Budget,
                     name: Some("essential".into()),
-                    message: "essential has run 2.1s, over its budget of 300ms".into(),
+                    message: "essential is over its budget of 0.3s and still running".into(),
                     value: 2.1e6,
                     threshold: 3e5,
                 }),

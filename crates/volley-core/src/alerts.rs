@@ -125,6 +125,7 @@ impl AlertMonitor {
     /// Task alerts due at `now_us`, each at most once per task and condition.
     pub fn due(&mut self, now_us: u64) -> Vec<Alert> {
         let mut alerts = Vec::new();
+        let slow_factor = self.slow_factor;
         for watch in self.watched.values_mut() {
             let elapsed = now_us.saturating_sub(watch.start_us);
             if let Some(budget) = watch.budget.filter(|b| elapsed > *b) {
@@ -134,9 +135,8 @@ impl AlertMonitor {
                     kind: AlertKind::Budget,
                     name: Some(watch.name.clone()),
                     message: format!(
-                        "{} has run {}, over its budget of {}",
+                        "{} is over its budget of {} and still running",
                         watch.name,
-                        format_duration(elapsed),
                         format_duration(budget)
                     ),
                     value: elapsed as f64,
@@ -150,10 +150,9 @@ impl AlertMonitor {
                     kind: AlertKind::Slow,
                     name: Some(watch.name.clone()),
                     message: format!(
-                        "{} has run {}, {:.1}× its usual {}",
+                        "{} has run longer than {}× its usual {} and is still running",
                         watch.name,
-                        format_duration(elapsed),
-                        elapsed as f64 / usual as f64,
+                        slow_factor,
                         format_duration(usual)
                     ),
                     value: elapsed as f64,
@@ -223,7 +222,7 @@ mod tests {
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].kind, AlertKind::Slow);
         assert_eq!(alerts[0].name.as_deref(), Some("build"));
-        assert_eq!(alerts[0].message, "build has run 1.6s, 1.6× its usual 1s");
+        assert_eq!(alerts[0].message, "build has run longer than 1.5× its usual 1s and is still running");
         assert!((alerts[0].threshold - 1_500_000.0).abs() < 1.0);
         assert!(m.due(60_000 * MS).is_empty(), "once per task");
     }

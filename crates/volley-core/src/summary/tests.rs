@@ -145,7 +145,7 @@ fn peak_memory_and_alerts_are_shown_when_known() {
         t_us: 4_600 * S,
         kind: AlertKind::Budget,
         name: Some("link".into()),
-        message: "link has run 1.6s, over its budget of 1.5s".into(),
+        message: "link is over its budget of 1.5s and still running".into(),
         value: 1.6e6,
         threshold: 1.5e6,
     }));
