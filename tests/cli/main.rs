@@ -10,6 +10,7 @@ mod history;
 mod output;
 mod plan;
 mod processes;
+mod report;
 mod run;
 mod signals;
 mod status;
