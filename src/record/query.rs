@@ -12,11 +12,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use volley_core::history::{BASELINE_RUNS, Baseline, Verdict, median};
 
+use super::plan_query::{FanOutHistory, fan_out_history_from};
 use super::schema::open_for_reading;
 use crate::runner::Expectations;
 
-/// The median duration of each of `names` over its last 10 successful runs; names
-/// without history are absent. A missing or unreadable history gives none.
+/// The median duration of each of `names` over its last 10 successful runs (for a
+/// fan-out task, of one of its instances); names without history are absent. A
+/// missing or unreadable history gives none.
 pub fn expectations<'a>(state_dir: &Path, names: impl IntoIterator<Item = &'a str>) -> Expectations {
     let Some(conn) = open_for_reading(state_dir) else { return Expectations::default() };
     let mut by_name = HashMap::new();
@@ -24,6 +26,9 @@ pub fn expectations<'a>(state_dir: &Path, names: impl IntoIterator<Item = &'a st
         let Ok(prior) = successful_durations(&conn, name, i64::MAX) else { return Expectations::default() };
         if let Some(us) = median(&prior) {
             by_name.insert(name.to_string(), Duration::from_micros(us));
+        } else if let Ok(FanOutHistory { per_instance: Some(each), .. }) = fan_out_history_from(&conn, name) {
+            // A fan-out task is recorded through its instances: expect one instance's median.
+            by_name.insert(name.to_string(), each);
         }
     }
     Expectations { by_name }

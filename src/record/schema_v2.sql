@@ -11,3 +11,7 @@ CREATE TABLE run_units (
     instances   INTEGER,                  -- for_each / exec: instance count once known
     PRIMARY KEY (run_id, unit)
 );
+
+-- A fan-out task is recorded through its instances (`unit` = the task): its
+-- per-instance medians and last instance count are read by unit.
+CREATE INDEX tasks_by_unit ON tasks(unit, run_id);

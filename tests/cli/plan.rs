@@ -3,6 +3,7 @@
 //! history-weighted scheduling (a long task declared last still starts first once
 //! history knows it is long).
 
+use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -214,7 +215,7 @@ fn dot_and_mermaid_show_the_graph_with_the_critical_path() {
 fn history_puts_a_long_task_declared_last_first() {
     let mut toml = String::new();
     for i in 0..8 {
-        toml.push_str(&format!("[tasks.short{i}]\nrun = \"sleep 0.3\"\n"));
+        let _ = writeln!(toml, "[tasks.short{i}]\nrun = \"sleep 0.3\"");
     }
     toml.push_str("[tasks.long]\nrun = \"sleep 1.2\"\n");
     let test = Test::with_toml(&toml);

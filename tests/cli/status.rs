@@ -77,8 +77,9 @@ fn status_shows_the_run_in_progress_then_nothing() {
     let expected = 40_500_000 - elapsed;
     assert!(left.abs_diff(expected) < 1_000_000, "left {left} µs, expected about {expected}");
 
-    let text = volley(&test, &["status"]);
-    text.code(0)
+    let shown = volley(&test, &["status"]);
+    shown
+        .code(0)
         .stdout_has("run 2 (")
         .stdout_has("): volley run -j 2 --output quiet")
         .stdout_has("4/6 done, ~")
