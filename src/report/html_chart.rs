@@ -264,10 +264,20 @@ pub fn resource_charts(report: &Report) -> String {
         span,
         |v| format!("{v:.0}%"),
     );
-    let mut memory = vec![("tasks' memory (RSS)", "rss", rss.into_iter().collect::<Vec<_>>())];
+    // Separate charts: a machine's gigabytes would flatten the tasks' megabytes.
+    out.push_str(&line_chart(
+        "Memory of all tasks (RSS)",
+        &[("tasks' memory (RSS)", "rss", rss.into_iter().collect())],
+        span,
+        |v| bytes(Some(v as i64)),
+    ));
     if !available.is_empty() {
-        memory.push(("machine: available memory", "available", available));
+        out.push_str(&line_chart(
+            "Machine: available memory",
+            &[("available memory", "available", available)],
+            span,
+            |v| bytes(Some(v as i64)),
+        ));
     }
-    out.push_str(&line_chart("Memory", &memory, span, |v| bytes(Some(v as i64))));
     out
 }
