@@ -44,6 +44,8 @@ pub struct LocalExecutor {
     handle: Handle,
     watchdog_exe: Option<PathBuf>,
     shared: Arc<Mutex<Shared>>,
+    /// Opened once: a `dup` per spawn is cheaper than `Stdio::null`'s `open`.
+    dev_null: Option<OwnedFd>,
 }
 
 /// State shared with the per-attempt tasks.
@@ -66,7 +68,7 @@ impl LocalExecutor {
     /// (`None`: no orphan protection, for tests).
     pub fn new(events: UnboundedSender<ExecEvent>, watchdog_exe: Option<PathBuf>) -> io::Result<Self> {
         let handle = Handle::try_current().map_err(io::Error::other)?;
-        Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default() })
+        Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default(), dev_null: None })
     }
 
     /// Starts one attempt; returns its pid, which is also its process group id.
@@ -93,7 +95,7 @@ impl LocalExecutor {
             .env_clear()
             .envs(env)
             .current_dir(dir)
-            .stdin(Stdio::null())
+            .stdin(self.dev_null()?)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -143,6 +145,14 @@ impl LocalExecutor {
                 Err(e)
             }
         }
+    }
+
+    fn dev_null(&mut self) -> io::Result<Stdio> {
+        let fd = match &self.dev_null {
+            Some(fd) => fd,
+            None => self.dev_null.insert(std::fs::File::open("/dev/null")?.into()),
+        };
+        Ok(Stdio::from(fd.try_clone()?))
     }
 
     /// Sends `signal` to the whole process group of `key`'s running attempt. Does
