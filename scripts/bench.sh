@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmarks volley against its peers with the shared harness (../shared/bench) and
+# measures volley's own figures; docs/benchmarks.md records the results.
+#
+# usage: scripts/bench.sh [spawn|graph|dag|output|own|all]...   (default: all)
+# Results: the harness's tables in $BENCH_OUT (default /tmp/volley-bench-results),
+# volley's own figures on stdout. Run it on a quiet machine.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bench="${BENCH:-$root/../shared/bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/volley-bench-target}"
+export BENCH_OUT="${BENCH_OUT:-/tmp/volley-bench-results}"
+mkdir -p "$BENCH_OUT"
+
+cargo build --quiet --release --manifest-path "$root/Cargo.toml"
+volley="$CARGO_TARGET_DIR/release/volley"
+export CANDIDATE_NAME=volley
+
+spawn() {
+    CANDIDATE="$volley exec -j \"\$J\" --output quiet true < \"\$ITEMS\"" CANDIDATE_NAME="volley exec" \
+        bash "$bench/spawn.sh"
+    CANDIDATE="$volley run -j \"\$J\" --output quiet -f \"\$FLATDIR/volley.toml\"" CANDIDATE_NAME="volley run" \
+        bash "$bench/spawn.sh"
+}
+
+graph() {
+    CANDIDATE="$volley run -j \"\$J\" --output quiet -f \"\$DAGDIR/volley.toml\"" \
+        CANDIDATE_DRY="$volley run --dry-run -f \"\$DAGDIR/volley.toml\"" \
+        bash "$bench/graph.sh"
+}
+
+dag() {
+    CANDIDATE="$volley run -j \"\$J\" --output quiet -f \"\$DAGDIR/volley.toml\"" bash "$bench/dag.sh" all
+}
+
+output() {
+    # Run from a scratch directory: volley exec keeps its logs in ./.volley there.
+    local dir
+    dir="$(mktemp -d)"
+    (cd "$dir" && CANDIDATE="$volley exec -j4 --output prefixed cat ::: \$FILES" bash "$bench/output.sh")
+    rm -rf "$dir"
+}
+
+# volley's own figures: start-up, validation, planning, memory.
+own() {
+    local dir
+    dir="$(mktemp -d)"
+    printf '[tasks.one]\nrun = "true"\n' >"$dir/volley.toml"
+    "$volley" run -f "$dir/volley.toml" >/dev/null # history exists from here on
+    echo "## one-task run (volley run of \`true\`), history on"
+    hyperfine -N -w 5 -r 50 "$volley run --output quiet -f $dir/volley.toml" 2>/dev/null | grep -E "Time|Range"
+
+    python3 "$bench/lib/gen_dag.py" large "$dir/g5000" --tasks 5000 --deps 3 --seed 7 --cmd true >/dev/null
+    echo "## volley check of a 5000-task file"
+    hyperfine -N -w 3 -r 20 "$volley check -f $dir/g5000/volley.toml" 2>/dev/null | grep -E "Time|Range"
+
+    python3 "$bench/lib/gen_dag.py" large "$dir/g2000" --tasks 2000 --deps 3 --seed 7 --cmd true >/dev/null
+    "$volley" run -j 2 --output quiet -f "$dir/g2000/volley.toml" >/dev/null
+    echo "## load + plan of the 2000-task graph (volley run --dry-run, history on)"
+    hyperfine -N -w 3 -r 20 "$volley run --dry-run -f $dir/g2000/volley.toml" 2>/dev/null | grep -E "Time|Range"
+    echo "## peak RSS of volley running the 2000-task graph (-j 2)"
+    /usr/bin/time -f "%M KiB" "$volley" run -j 2 --output quiet -f "$dir/g2000/volley.toml" 2>&1 >/dev/null | tail -1
+
+    echo "## 100 000 items from stdin (volley exec -j 2 --output quiet true): wall, peak RSS"
+    seq 100000 >"$dir/items"
+    (cd "$dir" && /usr/bin/time -f "%e s, %M KiB" "$volley" exec -j 2 --output quiet true <"$dir/items" 2>&1 >/dev/null | tail -1)
+    rm -rf "$dir"
+}
+
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] || [ "${targets[0]}" = all ] && targets=(own spawn graph dag output)
+for target in "${targets[@]}"; do
+    case "$target" in
+        spawn | graph | dag | output | own) "$target" ;;
+        *) echo "unknown benchmark: $target (spawn|graph|dag|output|own|all)" >&2; exit 2 ;;
+    esac
+done
