@@ -26,7 +26,7 @@ use volley_core::summary::format_duration;
 use crate::ui;
 
 /// What a task without history counts as.
-pub const UNKNOWN: Duration = Duration::from_secs(1);
+pub const UNKNOWN: Duration = volley_core::forecast::UNKNOWN_DURATION;
 
 /// Slot counts the comparison table always shows (besides `-j` and the CPU count).
 const COMPARED_SLOTS: [usize; 4] = [1, 2, 4, 8];

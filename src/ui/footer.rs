@@ -1,6 +1,7 @@
 //! The live footer on stderr: one spinner row per running task (elapsed time, and its
-//! usual duration when history knows it) and an overall `done/total` bar with the
-//! predicted time left.
+//! usual duration when history knows it: `build  12.3s / usual 40s`) and an overall
+//! `done/total` bar with the predicted time left ([`Estimator`]: the scheduler
+//! simulated on what is left, counting down between simulations).
 //!
 //! indicatif breaks when there are more bars than terminal rows (indicatif #636), so
 //! at most `rows − 3` task rows are drawn and the rest are summed up as "… and K more";
@@ -8,9 +9,8 @@
 //! steady tick, not by events. Task output never goes through here: the writer thread
 //! suspends the footer around each burst of output.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,6 +18,7 @@ use volley_core::event::{Event, TaskKey};
 use volley_core::graph::UnitId;
 use volley_core::summary::format_duration;
 
+use super::estimate::Estimator;
 use super::prefix::{MAX_NAME_WIDTH, pad};
 
 const TICK: Duration = Duration::from_millis(100);
@@ -30,11 +31,6 @@ struct Hidden {
     expected_us: Option<u64>,
 }
 
-struct Running {
-    started: Instant,
-    expected_us: Option<u64>,
-}
-
 pub struct Footer {
     multi: MultiProgress,
     overall: ProgressBar,
@@ -43,13 +39,9 @@ pub struct Footer {
     more: Option<ProgressBar>,
     max_rows: usize,
     name_width: usize,
-    jobs: usize,
-    running: HashMap<TaskKey, Running>,
-    /// Planned tasks not started yet, with their expected duration, for the estimate.
-    pending_expected: HashMap<UnitId, u64>,
-    started_units: HashSet<UnitId>,
+    /// Shared with the overall bar's `left` key, which asks it at each redraw.
+    estimator: Arc<Mutex<Estimator>>,
     fan_out: HashMap<UnitId, Arc<str>>,
-    any_expected: bool,
 }
 
 impl Footer {
@@ -58,11 +50,21 @@ impl Footer {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12));
         let (rows, _) = console::Term::stderr().size();
         let overall = multi.add(ProgressBar::new(0));
+        let estimator = Arc::new(Mutex::new(Estimator::new()));
+        let shared = Arc::clone(&estimator);
         overall.set_style(
-            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} done{msg}")
+            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} done{left}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("left", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let left = shared.lock().ok().and_then(|mut e| e.left(Instant::now()));
+                    if let Some(left) = left.filter(|l| !l.is_zero()) {
+                        let _ = write!(w, "  ~{} left", format_duration(left.as_micros() as u64));
+                    }
+                })
                 .progress_chars("━╸ "),
         );
+        // The time left counts down between events.
+        overall.enable_steady_tick(TICK);
         Footer {
             multi,
             overall,
@@ -71,12 +73,8 @@ impl Footer {
             more: None,
             max_rows: usize::from(rows).saturating_sub(3).max(1),
             name_width: 0,
-            jobs: 1,
-            running: HashMap::new(),
-            pending_expected: HashMap::new(),
-            started_units: HashSet::new(),
+            estimator,
             fan_out: HashMap::new(),
-            any_expected: false,
         }
     }
 
@@ -86,16 +84,14 @@ impl Footer {
     }
 
     pub fn event(&mut self, event: &Event) {
+        if let Ok(mut estimator) = self.estimator.lock() {
+            estimator.observe(event, Instant::now());
+        }
         match event {
-            Event::RunStarted { tasks, jobs, .. } => {
-                self.jobs = (*jobs).max(1);
+            Event::RunStarted { tasks, .. } => {
                 self.overall.set_length(tasks.len() as u64);
                 for task in tasks {
                     self.widen(&task.name);
-                    if let Some(expected) = task.expected_us {
-                        self.pending_expected.insert(task.unit, expected);
-                        self.any_expected = true;
-                    }
                 }
             }
             Event::InstancesPlanned { unit, name, count, .. } => {
@@ -104,14 +100,10 @@ impl Footer {
                 self.overall.set_length((len + u64::from(*count)).saturating_sub(1));
                 self.fan_out.insert(*unit, name.clone());
             }
-            Event::AttemptStarted { key, name, expected_us, .. } => {
+            Event::AttemptStarted { key, name, expected_us, attempt, .. } => {
                 self.widen(name);
-                if self.started_units.insert(key.unit) {
-                    self.pending_expected.remove(&key.unit);
-                }
-                if !self.running.contains_key(key) {
-                    self.running.insert(*key, Running { started: Instant::now(), expected_us: *expected_us });
-                    self.any_expected |= expected_us.is_some();
+                // A retry keeps its row (and its elapsed time since the first attempt).
+                if *attempt == 1 || !self.is_shown(*key) {
                     self.show(Hidden {
                         key: *key,
                         name: name.clone(),
@@ -124,15 +116,16 @@ impl Footer {
                 if self.fan_out.get(&key.unit).is_some_and(|task| task == name) {
                     return; // a fan-out task as a whole; its instances were counted
                 }
-                self.pending_expected.remove(&key.unit);
-                self.running.remove(key);
                 self.hide(*key);
                 self.overall.inc(1);
             }
             Event::RunFinished { .. } => self.clear(),
             _ => {}
         }
-        self.update_estimate();
+    }
+
+    fn is_shown(&self, key: TaskKey) -> bool {
+        self.rows.contains_key(&key) || self.hidden.iter().any(|h| h.key == key)
     }
 
     /// Removes every bar; the footer draws nothing afterwards.
@@ -163,7 +156,8 @@ impl Footer {
             return;
         }
         let started = task.started;
-        let usual = task.expected_us.map(|us| format!("  usual {}", format_duration(us))).unwrap_or_default();
+        let usual =
+            task.expected_us.map(|us| format!(" / usual {}", format_duration(us))).unwrap_or_default();
         let style = ProgressStyle::with_template("{spinner:.cyan} {prefix} {elapsed_human}{msg:.dim}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .with_key("elapsed_human", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
@@ -212,28 +206,5 @@ impl Footer {
                 self.more = Some(more);
             }
         }
-    }
-
-    /// Time left ≈ the work left spread over the slots, but never less than the
-    /// longest remaining running task. Shown only when history knows some durations.
-    fn update_estimate(&self) {
-        if !self.any_expected {
-            return;
-        }
-        let now = Instant::now();
-        let running: Vec<u64> = self
-            .running
-            .values()
-            .filter_map(|r| {
-                r.expected_us.map(|e| e.saturating_sub(now.duration_since(r.started).as_micros() as u64))
-            })
-            .collect();
-        let work: u64 = running.iter().sum::<u64>() + self.pending_expected.values().sum::<u64>();
-        let left = (work / self.jobs as u64).max(running.iter().copied().max().unwrap_or(0));
-        let mut msg = String::new();
-        if left > 0 {
-            let _ = write!(msg, "  ~{} left", format_duration(left));
-        }
-        self.overall.set_message(msg);
     }
 }

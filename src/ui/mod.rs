@@ -7,6 +7,7 @@
 //! terminal never stalls the runner.
 
 mod color;
+mod estimate;
 mod events_file;
 mod footer;
 mod grouped;

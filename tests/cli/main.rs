@@ -6,6 +6,7 @@ mod support;
 mod check;
 mod examples;
 mod fanout;
+mod footer;
 mod history;
 mod output;
 mod plan;

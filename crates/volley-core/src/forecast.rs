@@ -30,6 +30,10 @@ pub struct TaskProgress {
     pub running: Vec<Duration>,
 }
 
+/// What a task without history counts as, in `volley plan`, the footer and
+/// `volley status` alike.
+pub const UNKNOWN_DURATION: Duration = Duration::from_secs(1);
+
 /// A running instance that has outlived its usual duration is assumed to need this
 /// much more, rather than nothing: it is visibly not done.
 const OVERDUE_REMAINDER: Duration = Duration::from_millis(500);
