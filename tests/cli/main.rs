@@ -13,5 +13,6 @@ mod plan;
 mod processes;
 mod report;
 mod run;
+mod sampling;
 mod signals;
 mod status;
