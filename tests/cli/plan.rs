@@ -186,6 +186,29 @@ fn fan_out_tasks_count_their_instances_and_the_critical_path_is_marked() {
 }
 
 #[test]
+fn plan_text_snapshot() {
+    let test = fan_out_test();
+    let plan = volley(&test, &["plan", "-j", "2"]);
+    plan.code(0);
+    // The comparison table has a row for this machine's CPU count: checked above, not here.
+    let (head, _) = plan.stdout.split_once("\n  slots").expect("a comparison table");
+    insta::assert_snapshot!("plan_text", head);
+    assert!(plan.stdout.ends_with("median of each task's last 10 successful runs.\n"), "{}", plan.stdout);
+}
+
+#[test]
+fn a_closed_stdout_ends_plan_quietly() {
+    let test = Test::with_toml(SLEEPS);
+    let output = Command::new("sh")
+        .args(["-c", &format!("'{VOLLEY}' plan | head -c 1 >/dev/null")])
+        .current_dir(test.dir.path())
+        .output()
+        .expect("sh");
+    assert!(output.status.success());
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
 fn dot_and_mermaid_show_the_graph_with_the_critical_path() {
     let test = fan_out_test();
     let dot = volley(&test, &["plan", "-j", "2", "--format", "dot"]);
