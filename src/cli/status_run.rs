@@ -214,10 +214,11 @@ fn render(run: &RunStatus) -> String {
             run.jobs,
             if run.jobs == 1 { "" } else { "s" }
         );
-        let left = run.predicted_left_us.map_or_else(
-            || "time left unknown (no history)".to_string(),
-            |us| format!("~{} left", format_duration(us)),
-        );
+        let left = match (run.predicted_left_us, run.total) {
+            (Some(us), _) => format!("~{} left", format_duration(us)),
+            (None, Some(_)) => "time left unknown (no history)".to_string(),
+            (None, None) => "time left unknown (recorded by an older volley)".to_string(),
+        };
         let _ = writeln!(out, "  {progress}, {left}");
         let width = run.running.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
         for task in &run.running {

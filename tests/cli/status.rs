@@ -120,3 +120,31 @@ fn status_without_history_says_nothing_runs() {
     assert_eq!(status_json(&test), serde_json::json!({ "runs": [] }));
     assert!(!test.path(".volley").exists(), "status creates nothing");
 }
+
+/// A history written before schema 2 has no planned graph: status still shows the
+/// run, with what finished and no total, and leaves the file as it found it.
+#[test]
+fn status_reads_a_history_recorded_before_schema_2() {
+    let test = Test::with_toml(WAITING);
+    std::fs::create_dir_all(test.path(".volley")).expect("state dir");
+    let db = test.path(".volley/history.db");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/history-v1.db"), &db).expect("copy");
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let conn = Connection::open(&db).expect("history");
+    // Run 3 (`volley run build`) as if still going, in this (live) test process.
+    conn.execute(
+        "UPDATE runs SET status = 'running', ended_at_us = NULL, host = ?1, pid = ?2 WHERE id = 3",
+        rusqlite::params![host, std::process::id()],
+    )
+    .expect("mark running");
+    drop(conn);
+    let json = status_json(&test);
+    let run = &json["runs"][0];
+    assert_eq!((run["id"].as_i64(), run["state"].as_str()), (Some(3), Some("running")), "{json:#}");
+    assert_eq!(run["done"], 2, "prepare and build finished");
+    assert_eq!(run["total"], serde_json::Value::Null);
+    volley(&test, &["status"]).code(0).stdout_has("2 done, time left unknown (recorded by an older volley)");
+    let conn = Connection::open(&db).expect("history");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+    assert_eq!(version, 1, "status only reads");
+}
