@@ -65,9 +65,8 @@ pub fn section(state_dir: &Path, now_us: i64) -> Result<Section, CliError> {
     if runs.iter().all(|r| r.state != "running") {
         text.push_str("no run in progress\n");
     }
-    for run in &runs {
-        text.push_str(&render(run));
-    }
+    let blocks: Vec<String> = runs.iter().map(render).collect();
+    text.push_str(&blocks.join("\n"));
     Ok(Section { key: "runs", text, json: serde_json::to_value(&runs).unwrap_or_default() })
 }
 

@@ -148,3 +148,34 @@ fn status_reads_a_history_recorded_before_schema_2() {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(version, 1, "status only reads");
 }
+
+#[test]
+fn two_runs_in_progress_are_both_shown() {
+    let test = project_with_history();
+    let mut children: Vec<_> = (0..2)
+        .map(|_| {
+            command(&test, &["run", "slow", "--output", "quiet"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn volley")
+        })
+        .collect();
+    let mut json = serde_json::Value::Null;
+    let both = wait_for(Duration::from_secs(10), || {
+        json = status_json(&test);
+        json["runs"]
+            .as_array()
+            .is_some_and(|runs| runs.len() == 2 && runs.iter().all(|r| r["running"][0]["name"] == "slow"))
+    });
+    assert!(both, "{json:#}");
+    let ids: Vec<i64> =
+        json["runs"].as_array().expect("runs").iter().filter_map(|r| r["id"].as_i64()).collect();
+    assert_eq!(ids, [3, 2], "newest first");
+    let shown = volley(&test, &["status"]);
+    shown.code(0).stdout_has("run 3 (").stdout_has("\n\nrun 2 (");
+    test.write("release", "");
+    for child in &mut children {
+        assert!(child.wait().expect("volley exits").success());
+    }
+    assert_eq!(status_json(&test)["runs"], serde_json::json!([]));
+}
