@@ -14,5 +14,6 @@ pub mod graph;
 pub mod history;
 pub mod model;
 pub mod schedule;
+pub mod services;
 pub mod simulate;
 pub mod summary;
