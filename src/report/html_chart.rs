@@ -195,12 +195,20 @@ fn tooltip(a: &AttemptRow, task: Option<&TaskEntry>, critical: bool) -> String {
 /// One series of a chart: its name, its CSS class, its `(t_us, value)` points.
 type Series<'a> = (&'a str, &'a str, Vec<(i64, f64)>);
 
-/// One line chart (several series) over the run's time; `format` labels values.
-pub fn line_chart(title: &str, series: &[Series<'_>], span_us: i64, format: fn(f64) -> String) -> String {
+/// One line chart (several series) over the run's time; the value axis reaches at
+/// least `floor` (an idle run reads 0 %, not a magnified flat line); `format`
+/// labels values.
+pub fn line_chart(
+    title: &str,
+    series: &[Series<'_>],
+    span_us: i64,
+    floor: f64,
+    format: fn(f64) -> String,
+) -> String {
     let height = 170.0;
     let (top, bottom) = (AXIS, height - 8.0);
     let max =
-        series.iter().flat_map(|(_, _, points)| points.iter().map(|p| p.1)).fold(0.0, f64::max).max(1e-9);
+        series.iter().flat_map(|(_, _, points)| points.iter().map(|p| p.1)).fold(floor.max(1e-9), f64::max);
     let span = span_us.max(1) as f64;
     let x = |t: f64| GUTTER + (t / span) * (WIDTH - GUTTER - RIGHT);
     let y = |v: f64| bottom - (v / max) * (bottom - top - 4.0);
@@ -262,6 +270,7 @@ pub fn resource_charts(report: &Report) -> String {
         "CPU of all tasks (%, 100 = one core)",
         &[("tasks' CPU %", "cpu", cpu.into_iter().collect())],
         span,
+        100.0,
         |v| format!("{v:.0}%"),
     );
     // Separate charts: a machine's gigabytes would flatten the tasks' megabytes.
@@ -269,6 +278,7 @@ pub fn resource_charts(report: &Report) -> String {
         "Memory of all tasks (RSS)",
         &[("tasks' memory (RSS)", "rss", rss.into_iter().collect())],
         span,
+        1024.0 * 1024.0,
         |v| bytes(Some(v as i64)),
     ));
     if !available.is_empty() {
@@ -276,6 +286,7 @@ pub fn resource_charts(report: &Report) -> String {
             "Machine: available memory",
             &[("available memory", "available", available)],
             span,
+            1024.0 * 1024.0,
             |v| bytes(Some(v as i64)),
         ));
     }

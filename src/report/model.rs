@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use volley_core::event::AttemptEnd;
+use volley_core::fanout::shell_quote;
 use volley_core::history::{Baseline, Verdict};
 
 use super::critical;
@@ -265,10 +266,10 @@ impl Report {
         self.tasks.iter().find(|t| t.name == name)
     }
 
-    /// The run's command line as typed (`volley run -j 2`).
+    /// The run's command line as it could be typed again (`volley exec 'echo {}' ::: a`).
     pub fn command_text(&self) -> String {
         let mut words = vec!["volley".to_string()];
-        words.extend(self.run.command.iter().skip(1).cloned());
+        words.extend(self.run.command.iter().skip(1).map(|w| shell_quote(w)));
         words.join(" ")
     }
 }

@@ -3,8 +3,9 @@
 //! found against the baseline, and the HTML page as a real browser sees it.
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::support::{Run, Test, VOLLEY, require_tool};
+use crate::support::{Run, Test, VOLLEY, require_tool, wait_for};
 
 const EVIL: &str = "<script>alert(1)</script>";
 
@@ -270,4 +271,35 @@ fn html_report_renders_in_a_real_browser() {
     assert!(screenshot.status.success(), "{}", String::from_utf8_lossy(&screenshot.stderr));
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real picture: {} bytes", png.len());
+}
+
+#[test]
+fn a_run_killed_midway_reports_what_was_recorded() {
+    let test = Test::with_toml(
+        "[tasks.done]\nrun = \"true\"\n\n[tasks.hang]\nrun = \"touch started; sleep 30\"\ndeps = [\"done\"]\n",
+    );
+    let mut child = Command::new(VOLLEY)
+        .args(["run", "--output", "quiet"])
+        .current_dir(test.dir.path())
+        .env_remove("VOLLEY_JOBS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn volley");
+    // The attempt row is committed shortly after the task starts.
+    let recorded = wait_for(Duration::from_secs(10), || {
+        test.path("started").exists()
+            && volley(&test, &["report", "--format", "json"]).stdout.contains("\"name\": \"hang\"")
+    });
+    child.kill().expect("SIGKILL volley");
+    child.wait().expect("reap volley");
+    assert!(recorded, "the running attempt was never recorded");
+    volley(&test, &["report"])
+        .code(0)
+        .stdout_has("run not finished")
+        .stdout_has("… unfinished")
+        .stdout_has("1 succeeded, 1 unfinished");
+    volley(&test, &["report", "--format", "junit"]).code(0).stdout_has("did not finish");
+    volley(&test, &["report", "--format", "html"]).code(0).stdout_has("class=\"bar running");
 }
