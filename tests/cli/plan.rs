@@ -100,6 +100,7 @@ fn plan_predicts_the_wall_time_of_the_next_real_run() {
     // One slot: the tasks one after the other.
     let serial = volley(&test, &["plan", "-j", "1"]);
     let predicted = figure(&serial.stdout, "predicted wall");
+    eprintln!("plan -j 1 predicted {predicted:?} for 2.5s of sleeps");
     assert_eq!(predicted, figure(&serial.stdout, "total work"), "{}", serial.stdout);
     assert!(
         (ratio(predicted, Duration::from_millis(2500)) - 1.0).abs() <= 0.15,
