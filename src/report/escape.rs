@@ -18,6 +18,42 @@ pub fn html(text: &str) -> String {
     out
 }
 
+/// `text` without ANSI escape sequences (colours and cursor movement that task
+/// output carries), for pages where they would show as `[31m` noise.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            // CSI: parameters and intermediates up to a final byte in @..=~.
+            Some('[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC (titles, hyperlinks): up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
 /// Text safe inside XML 1.0 elements and attributes. Characters XML 1.0 forbids
 /// (ANSI escapes' ESC, other C0 controls but tab, LF and CR, lone surrogates cannot
 /// occur in a `str`, U+FFFE/U+FFFF) are dropped: CI parsers reject a whole file for one.
@@ -104,6 +140,14 @@ mod tests {
         assert_eq!(xml("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
         assert_eq!(xml("\u{1b}[31mred\u{1b}[0m"), "[31mred[0m");
         assert_eq!(xml("one\ntwo\tx\u{0}"), "one&#10;two&#9;x");
+    }
+
+    #[test]
+    fn ansi_sequences_are_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[1;31merror\u{1b}[0m: x"), "error: x");
+        assert_eq!(strip_ansi("\u{1b}]8;;http://a\u{7}link\u{1b}]8;;\u{1b}\\ done"), "link done");
+        assert_eq!(strip_ansi("plain [31m"), "plain [31m");
+        assert_eq!(strip_ansi("trailing \u{1b}"), "trailing ");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::escape::{bytes, change, duration, html, when};
+use super::escape::{bytes, change, duration, html, strip_ansi, when};
 use super::html_chart::{gantt, resource_charts};
 use super::model::Report;
 use super::text::{baseline_cell, headline, status_label};
@@ -174,7 +174,7 @@ fn failures(report: &Report, out: &mut String) {
         }
         match &task.last_lines {
             Some(lines) if !lines.is_empty() => {
-                let _ = write!(out, "<pre>{}</pre>", html(&lines.join("\n")));
+                let _ = write!(out, "<pre>{}</pre>", html(&strip_ansi(&lines.join("\n"))));
             }
             _ => out.push_str(r#"<p class="empty">No output (or the log is gone).</p>"#),
         }

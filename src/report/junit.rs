@@ -6,11 +6,12 @@
 //! a retry (flaky) is a `<flakyFailure>` (surefire's element; other readers ignore
 //! it), not a failure — the task succeeded. An allowed failure is `<skipped>` with
 //! the reason, since it does not fail the run. Tasks that never started are
-//! `<skipped>`. A failure carries the last 20 lines of the task's log.
+//! `<skipped>`. A failure carries the last 20 lines of the task's log, without
+//! ANSI colour sequences.
 
 use std::fmt::Write as _;
 
-use super::escape::xml;
+use super::escape::{strip_ansi, xml};
 use super::model::{Report, TaskEntry, attempt_end};
 use crate::record::AttemptRow;
 
@@ -84,7 +85,7 @@ pub fn render(report: &Report) -> String {
                     ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                     xml(&message),
                     xml(&attempt.status),
-                    xml(&log)
+                    xml(&strip_ansi(&log))
                 );
             }
         }

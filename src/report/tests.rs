@@ -123,8 +123,7 @@ fn fixture() -> RunRecord {
         load1: name.is_none().then_some(0.5),
     };
     let mut baselines = HashMap::new();
-    baselines
-        .insert("ship".to_string(), Baseline::of(&[100_000, 102_000, 98_000]).expect("baseline"));
+    baselines.insert("ship".to_string(), Baseline::of(&[100_000, 102_000, 98_000]).expect("baseline"));
     baselines.insert(evil.clone(), Baseline::of(&[300_000, 300_000, 300_000]).expect("baseline"));
     RunRecord {
         run: RunInfo {
@@ -226,6 +225,22 @@ fn regressions_and_improvements_use_the_baseline_rule() {
 #[test]
 fn text_report_snapshot() {
     let text = render(&report(), Format::Text, false, false);
+    insta::with_settings!({ filters => vec![(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "[when]")] }, {
+        insta::assert_snapshot!(text);
+    });
+}
+
+#[test]
+fn junit_snapshot() {
+    insta::assert_snapshot!(render(&report(), Format::Junit, false, false));
+}
+
+#[test]
+fn compare_snapshot() {
+    let mut other = fixture();
+    other.run.id = 9;
+    other.tasks.iter_mut().filter(|t| t.name == "setup").for_each(|t| t.duration_us = 250_000);
+    let text = compare::render_text(&compare::compare(&report(), &Report::build(&other, 0.2)));
     insta::with_settings!({ filters => vec![(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "[when]")] }, {
         insta::assert_snapshot!(text);
     });
