@@ -17,6 +17,12 @@ const SCRIPT: &str = include_str!("html.js");
 /// Critical-path tasks listed by name; a longer chain is counted.
 const MAX_PATH_SHOWN: usize = 40;
 
+/// The text report's status words, with a stopwatch every font has: ⏱ is an emoji,
+/// and a browser without an emoji font draws it as an empty box.
+fn html_status(task: &super::TaskEntry) -> String {
+    status_label(task).0.replace('⏱', "◷")
+}
+
 fn status_class(status: &str) -> &'static str {
     match status {
         "succeeded" => "ok",
@@ -161,7 +167,7 @@ fn failures(report: &Report, out: &mut String) {
     }
     out.push_str("<section><h2>Failures</h2>");
     for task in failed {
-        let (status, _) = status_label(task);
+        let status = html_status(task);
         let _ = write!(
             out,
             r#"<details class="failure" open><summary><span class="name">{}</span> {} after {}</summary>"#,
@@ -207,7 +213,7 @@ fn task_table(report: &Report, out: &mut String) {
         report.tasks.len()
     );
     for task in &report.tasks {
-        let (status, _) = status_label(task);
+        let status = html_status(task);
         let num = |v: Option<i64>| v.map_or_else(|| "-1".to_string(), |v| v.to_string());
         let _ = write!(
             out,
