@@ -40,7 +40,7 @@ pub fn expectations<'a>(state_dir: &Path, names: impl IntoIterator<Item = &'a st
 
 /// For each of `names`, in order, the durations of its last [`BASELINE_RUNS`]
 /// successful runs. One statement for all names: binding a new name per lookup made
-/// SQLite re-prepare the statement every time (measured: 2000 names took 25 ms).
+/// `SQLite` re-prepare the statement every time (measured: 2000 names took 25 ms).
 fn recent_successes(conn: &Connection, names: &[&str]) -> rusqlite::Result<Vec<Vec<u64>>> {
     let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
     let mut statement = conn.prepare(
