@@ -168,6 +168,7 @@ fn junit_is_well_formed_xml_with_failures_and_escaped_names() {
 fn run_selectors_pick_runs_and_unknown_runs_are_usage_errors() {
     let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
     volley(&test, &["report"]).code(2).stderr_has("no history in").stderr_has("help:");
+    assert!(!test.path(".volley").exists(), "reading never creates the history");
     for jobs in ["1", "2", "3"] {
         volley(&test, &["run", "-j", jobs]).code(0);
     }
