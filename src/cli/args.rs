@@ -61,7 +61,7 @@ pub enum Command {
     /// What a `volley run` in progress in this project is doing (from another terminal).
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
-    #[command(about = "A recorded run as text, JSON, CSV, HTML, a Chrome trace or JUnit XML.", after_help = REPORT_EXAMPLES)]
+    #[command(about = "A recorded run as text, JSON, CSV, HTML, a Chrome trace or JUnit XML", after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Two recorded runs side by side, task by task, largest difference first.
     #[command(after_help = COMPARE_EXAMPLES)]
@@ -167,6 +167,7 @@ pub struct ReportArgs {
     #[arg(default_value = "last", allow_hyphen_values = true, value_name = "RUN")]
     pub run: String,
 
+    /// What to write.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text, value_name = "FORMAT")]
     pub format: ReportFormat,
 
@@ -189,9 +190,9 @@ pub enum ReportFormat {
     Csv,
     /// One self-contained page: timeline, charts, tables.
     Html,
-    #[value(help = "Chrome trace-event JSON (Perfetto, chrome://tracing).")]
+    #[value(help = "Chrome trace-event JSON (Perfetto, chrome://tracing)")]
     Trace,
-    #[value(help = "JUnit XML for CI systems.")]
+    #[value(help = "JUnit XML for CI systems")]
     Junit,
 }
 
