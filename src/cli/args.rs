@@ -66,6 +66,15 @@ pub enum Command {
     /// Two recorded runs side by side, task by task, largest difference first.
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// Start services (default: all) and what they need, each once its deps are ready.
+    #[command(after_help = UP_EXAMPLES)]
+    Up(UpArgs),
+    /// Stop services (default: all) and what depends on them, in reverse order, in parallel.
+    Down(DownArgs),
+    /// Output of the services (tagged like `run`); `-f` follows it.
+    Logs(LogsArgs),
+    /// Stop and start one service (and nothing else).
+    Restart(RestartArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -74,6 +83,55 @@ pub enum Command {
     /// Internal: the orphan guard that kills volley's process groups if volley dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog,
+    /// Internal: the detached service supervisor started by `volley up -d`.
+    #[command(name = "__supervisor", hide = true)]
+    Supervisor,
+}
+
+const UP_EXAMPLES: &str = "\
+Examples:
+  volley up                      start every service, stream their output; Ctrl-C stops them
+  volley up -d                   start them in the background; returns once all are ready
+  volley up -d worker            add `worker` (and what it needs) to the running ones
+  volley status                  state, pid, uptime, restarts, probes, CPU and memory
+  volley logs -f backend         follow one service's output
+  volley down                    stop everything, dependents first";
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Services to start (default: all).
+    pub names: Vec<String>,
+
+    /// Detach: a supervisor keeps the services running after volley returns.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Services to stop, with what depends on them (default: all).
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Services whose output to show (default: all).
+    pub names: Vec<String>,
+
+    /// Keep printing new lines as they are written (`-f` after `logs` means this,
+    /// not `--file`).
+    #[arg(short = 'F', long)]
+    pub follow: bool,
+
+    /// How many of the last lines of each service to show first.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
+    pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The service to restart.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

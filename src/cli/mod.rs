@@ -4,16 +4,21 @@
 
 mod args;
 mod compare;
+mod down;
 mod exec;
 mod history;
 mod list;
+mod logs;
 mod plan;
 mod plan_graph;
 mod project;
 mod report;
+mod restart;
 mod run;
 mod status;
 mod status_run;
+mod status_services;
+mod up;
 
 use std::io::{IsTerminal, Write};
 
@@ -80,7 +85,7 @@ impl CliError {
 
 /// Runs volley with the process's arguments and returns the exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(logs::follow_flag(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -141,5 +146,10 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
             Ok(exit::SUCCESS)
         }
         Command::Watchdog => Ok(crate::exec::watchdog_main()),
+        Command::Up(ref args) => up::up(cli, args),
+        Command::Down(ref args) => down::down(cli, args),
+        Command::Logs(ref args) => logs::logs(cli, args),
+        Command::Restart(ref args) => restart::restart(cli, args),
+        Command::Supervisor => up::supervisor_main(cli),
     }
 }

@@ -24,7 +24,10 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> Result<i32, CliError> {
     let color_stderr = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     let project = project::load(cli.file.as_deref(), color_stderr)?;
     let now_us = jiff::Timestamp::now().as_microsecond();
-    let sections = vec![status_run::section(&project.settings.state_dir, now_us)?];
+    let mut sections = vec![status_run::section(&project.settings.state_dir, now_us)?];
+    if !project.services.is_empty() {
+        sections.push(super::status_services::section(&project)?);
+    }
     let output = if args.json {
         let object: serde_json::Map<String, serde_json::Value> =
             sections.into_iter().map(|s| (s.key.to_string(), s.json)).collect();

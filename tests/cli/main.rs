@@ -14,5 +14,6 @@ mod processes;
 mod report;
 mod run;
 mod sampling;
+mod services;
 mod signals;
 mod status;

@@ -8,9 +8,11 @@
 //! reads no clock and owns no process, so its tests drive it in virtual time.
 
 mod board;
+mod event;
 mod state;
 #[cfg(test)]
 mod tests;
 
 pub use board::{Action, Board, BoardSpec, Progress};
+pub use event::ServiceEvent;
 pub use state::ServiceState;

@@ -1,0 +1,187 @@
+//! `volley logs [-f] [-n N] [NAME...]`: the services' output from their log files
+//! (`<state_dir>/logs/services/`), tagged `name | line` like `volley run`; `-f`
+//! keeps printing lines as the supervisor appends them, across rotations.
+
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use volley_core::event::Stream;
+
+use super::args::{Cli, LogsArgs};
+use super::{CliError, color_choice, exit, project, up};
+use crate::service::log_path;
+use crate::ui::{self, Prefixer};
+
+/// How often `-f` looks for new lines. Files give no wake-up without inotify; a
+/// tenth of a second is below what a person notices.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+struct Followed {
+    name: Arc<str>,
+    path: PathBuf,
+    offset: u64,
+    /// A partial last line, kept until its newline arrives.
+    pending: Vec<u8>,
+}
+
+pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
+    let color_err = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
+    let project = project::load(cli.file.as_deref(), color_err)?;
+    up::check_names(&project, &args.names)?;
+    let names: Vec<&str> = if args.names.is_empty() {
+        project.services.iter().map(|s| s.name.as_str()).collect()
+    } else {
+        args.names.iter().map(String::as_str).collect()
+    };
+    let color = ui::resolve_color(color_choice(cli.color), std::io::stdout().is_terminal());
+    let mut prefixer = Prefixer::new(color);
+    for name in &names {
+        prefixer.widen(name);
+    }
+    let state_dir = &project.settings.state_dir;
+    let mut out = Vec::new();
+    let mut followed = Vec::new();
+    for name in &names {
+        let name: Arc<str> = Arc::from(*name);
+        let mut text = Vec::new();
+        for rotation in (1..=crate::service::log_file_keep()).rev() {
+            text.extend(std::fs::read(log_path(state_dir, &name, rotation)).unwrap_or_default());
+        }
+        let current = log_path(state_dir, &name, 0);
+        let now = std::fs::read(&current).unwrap_or_default();
+        let offset = now.len() as u64;
+        text.extend(now);
+        let tail = last_lines(&text, args.lines);
+        if !tail.is_empty() {
+            prefixer.format(&name, Stream::Stdout, tail, &mut out);
+        }
+        followed.push(Followed { name, path: current, offset, pending: Vec::new() });
+    }
+    if !write_out(&out) {
+        return Ok(exit::SUCCESS);
+    }
+    if !args.follow {
+        return Ok(exit::SUCCESS);
+    }
+    loop {
+        std::thread::sleep(FOLLOW_EVERY);
+        let mut out = Vec::new();
+        for f in &mut followed {
+            let lines = f.read_new();
+            if !lines.is_empty() {
+                prefixer.format(&f.name, Stream::Stdout, &lines, &mut out);
+            }
+        }
+        if !out.is_empty() && !write_out(&out) {
+            return Ok(exit::SUCCESS);
+        }
+    }
+}
+
+/// Writes to stdout; false once stdout is closed (`volley logs -f | head`).
+fn write_out(bytes: &[u8]) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes).and_then(|()| stdout.flush()).is_ok()
+}
+
+/// The last `n` lines of `text` (each ending in `\n`, the last one possibly not).
+fn last_lines(text: &[u8], n: usize) -> &[u8] {
+    if n == 0 {
+        return &[];
+    }
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    match memchr::memrchr_iter(b'\n', body).nth(n - 1) {
+        Some(at) => &text[at + 1..],
+        None => text,
+    }
+}
+
+impl Followed {
+    /// Complete new lines since the last call. A file shorter than what was read
+    /// has been rotated: the new one is read from its start.
+    fn read_new(&mut self) -> Vec<u8> {
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return Vec::new() };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            self.offset = 0;
+        }
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut fresh = Vec::new();
+        if file.take(len - self.offset).read_to_end(&mut fresh).is_err() {
+            return Vec::new();
+        }
+        self.offset += fresh.len() as u64;
+        self.pending.extend(fresh);
+        match memchr::memrchr(b'\n', &self.pending) {
+            Some(at) => {
+                let rest = self.pending.split_off(at + 1);
+                std::mem::replace(&mut self.pending, rest)
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_lines;
+
+    #[test]
+    fn last_lines_takes_the_tail() {
+        assert_eq!(last_lines(b"a\nb\nc\n", 2), b"b\nc\n");
+        assert_eq!(last_lines(b"a\nb\nc\n", 5), b"a\nb\nc\n");
+        assert_eq!(last_lines(b"a\nb\nc", 1), b"c");
+        assert_eq!(last_lines(b"a\n", 0), b"");
+    }
+}
+
+/// `volley logs -f` is the spelling users know (tail, docker, journalctl), but `-f`
+/// is volley's global `--file`: after the `logs` subcommand, a bare `-f` becomes
+/// `--follow`. `-f PATH` before the subcommand keeps naming the file.
+pub fn follow_flag(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut skip_value = false;
+    let mut in_logs = false;
+    for arg in args.iter_mut().skip(1) {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        if in_logs && arg == "-f" {
+            *arg = "--follow".into();
+        } else if !in_logs && (arg == "-f" || arg == "--file" || arg == "--color") {
+            skip_value = true;
+        } else if !in_logs && arg == "logs" {
+            in_logs = true;
+        } else if !in_logs && !arg.to_string_lossy().starts_with('-') {
+            // Another subcommand: leave everything as it is.
+            break;
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::follow_flag;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        follow_flag(list.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dash_f_after_logs_follows_and_before_names_the_file() {
+        assert_eq!(args(&["volley", "logs", "-f", "web"]), ["volley", "logs", "--follow", "web"]);
+        assert_eq!(
+            args(&["volley", "-f", "x.toml", "logs", "-f"]),
+            ["volley", "-f", "x.toml", "logs", "--follow"]
+        );
+        assert_eq!(args(&["volley", "run", "-f", "logs"]), ["volley", "run", "-f", "logs"]);
+    }
+}

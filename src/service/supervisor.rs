@@ -1,0 +1,625 @@
+//! [`Supervisor`]: owns the service processes (through the [`LocalExecutor`], so each
+//! attempt is a process group guarded by the watchdog), runs their probes, writes
+//! their logs and PID files, carries out the [`Board`]'s decisions and answers
+//! requests (`up`, `down`, `restart`, `status`) from the terminal or the socket.
+//!
+//! Everything reacts to events — an output line (for `log` probes), a probe result,
+//! an exit, a timer, a request — on one current-thread runtime; there is no polling
+//! loop. Probes run as their own tasks and report with the attempt number, so a
+//! late answer about an attempt that already ended is ignored.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
+use volley_core::graph::UnitId;
+use volley_core::model::{Probe, ProbeCheck, Project, ServiceSpec};
+use volley_core::services::{Action, Board, BoardSpec, Progress, ServiceEvent, ServiceState};
+
+use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
+use super::probe::{ProbeContext, ProbeResult};
+use super::socket::{FailedService, ProbeReport, Request, Response, ServiceReport, StopReport};
+use super::{pids, probing};
+use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program};
+
+/// Lines of each service's output kept for failure reports.
+const RECENT_LINES: usize = 20;
+
+/// What the supervisor reports as it goes: a foreground `up` prints it, a detached
+/// supervisor logs it.
+pub trait Observer {
+    fn output(&mut self, name: &Arc<str>, stream: Stream, lines: &Lines);
+    fn event(&mut self, event: &ServiceEvent);
+}
+
+pub struct SupervisorOptions {
+    pub shell: Vec<String>,
+    pub kill_timeout: Duration,
+    pub state_dir: PathBuf,
+    /// Each service's complete environment, in the project's service order.
+    pub envs: Vec<Vec<(OsString, OsString)>>,
+    /// The volley binary for the orphan watchdog (`None`: none, for tests).
+    pub watchdog_exe: Option<PathBuf>,
+}
+
+/// Something for the supervisor from outside its own processes.
+pub enum Control {
+    /// Ctrl-C or SIGTERM: stop everything; a second one kills at once.
+    Interrupt,
+    Request(Request, oneshot::Sender<Response>),
+}
+
+/// Internal news from probe and timer tasks.
+pub(super) enum Note {
+    Probe {
+        service: usize,
+        attempt: u32,
+        result: ProbeResult,
+    },
+    Ready {
+        service: usize,
+        attempt: u32,
+    },
+    /// Readiness timed out, or liveness failed past its retries.
+    ProbeFailed {
+        service: usize,
+        attempt: u32,
+        reason: String,
+    },
+    RestartDue {
+        service: usize,
+    },
+    KillDue {
+        service: usize,
+        attempt: u32,
+    },
+}
+
+struct Live {
+    spec: ServiceSpec,
+    name: Arc<str>,
+    context: ProbeContext,
+    /// Attempts spawned so far; the current one's number is the task key's instance.
+    attempt: u32,
+    pid: Option<u32>,
+    spawned_at: Option<Instant>,
+    time_to_ready: Option<Duration>,
+    stop_started: Option<Instant>,
+    killed: bool,
+    last_stop: Option<StopReport>,
+    last_probe: Option<ProbeResult>,
+    failure: Option<String>,
+    probes: Vec<AbortHandle>,
+    recent: VecDeque<String>,
+    log: LogFile,
+}
+
+struct Waiter {
+    set: Vec<usize>,
+    kind: WaitKind,
+    reply: oneshot::Sender<Response>,
+}
+
+enum WaitKind {
+    Ready,
+    Stopped,
+}
+
+/// How a supervisor run ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// Everything stopped after a request or on its own.
+    Stopped,
+    Interrupted,
+    /// A service the foreground `up` asked for failed for good.
+    Failed(FailedService),
+}
+
+pub struct Supervisor {
+    live: Vec<Live>,
+    board: Board,
+    exec: LocalExecutor,
+    exec_events: UnboundedReceiver<ExecEvent>,
+    notes_tx: UnboundedSender<Note>,
+    notes: UnboundedReceiver<Note>,
+    observer: Box<dyn Observer>,
+    waiters: Vec<Waiter>,
+    pids_dir: PathBuf,
+    shell: PathBuf,
+    shell_args: Vec<String>,
+    interrupted: u32,
+    /// Foreground: the services asked for; their failure ends the run.
+    required: Option<Vec<usize>>,
+    /// Detached: stay up (even with nothing running) until the first request or this.
+    linger: Option<tokio::time::Instant>,
+}
+
+impl Supervisor {
+    /// Must be called inside a tokio runtime.
+    pub fn new(
+        project: &Project,
+        options: SupervisorOptions,
+        observer: Box<dyn Observer>,
+    ) -> std::io::Result<Supervisor> {
+        let (exec_tx, exec_events) = mpsc::unbounded_channel();
+        let exec = LocalExecutor::new(exec_tx, options.watchdog_exe)?;
+        let (notes_tx, notes) = mpsc::unbounded_channel();
+        let (program, shell_args) =
+            options.shell.split_first().ok_or_else(|| std::io::Error::other("settings.shell is empty"))?;
+        let path_var = options
+            .envs
+            .first()
+            .and_then(|env| env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()));
+        let shell = resolve_program(program, path_var.as_deref())?;
+        let live = project
+            .services
+            .iter()
+            .zip(options.envs)
+            .map(|(spec, env)| Live {
+                name: Arc::from(spec.name.as_str()),
+                context: ProbeContext {
+                    shell: options.shell.clone(),
+                    env,
+                    dir: spec.dir.clone().unwrap_or_else(|| project.root.clone()),
+                },
+                spec: ServiceSpec {
+                    stop_timeout: Some(spec.stop_timeout.unwrap_or(options.kill_timeout)),
+                    ..spec.clone()
+                },
+                attempt: 0,
+                pid: None,
+                spawned_at: None,
+                time_to_ready: None,
+                stop_started: None,
+                killed: false,
+                last_stop: None,
+                last_probe: None,
+                failure: None,
+                probes: Vec::new(),
+                recent: VecDeque::new(),
+                log: LogFile::new(log_path(&options.state_dir, &spec.name, 0), DEFAULT_CAP, DEFAULT_KEEP),
+            })
+            .collect();
+        Ok(Supervisor {
+            live,
+            board: Board::new(BoardSpec::from_services(&project.services)),
+            exec,
+            exec_events,
+            notes_tx,
+            notes,
+            observer,
+            waiters: Vec::new(),
+            pids_dir: options.state_dir.join("pids"),
+            shell,
+            shell_args: shell_args.to_vec(),
+            interrupted: 0,
+            required: None,
+            linger: None,
+        })
+    }
+
+    /// Index of each name; the error names the first unknown one.
+    pub fn resolve(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        if names.is_empty() {
+            return Ok((0..self.live.len()).collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.live.iter().position(|l| *l.name == **n).ok_or_else(|| format!("no service named `{n}`"))
+            })
+            .collect()
+    }
+
+    /// Foreground: start `roots` now; their failure ends [`Supervisor::run`].
+    pub fn start_required(&mut self, roots: &[usize]) {
+        self.required = Some(roots.to_vec());
+        let actions = self.board.up(roots);
+        self.apply(actions);
+    }
+
+    /// Detached: the client that started the supervisor sends the first request
+    /// once it can connect; do not exit for having nothing to run before that.
+    pub fn linger_until_first_request(&mut self, limit: Duration) {
+        self.linger = Some(tokio::time::Instant::now() + limit);
+    }
+
+    /// Runs until nothing is left running (after `down`, an interrupt, or every
+    /// service ending) or, in the foreground, until a required service fails.
+    pub async fn run(mut self, mut control: UnboundedReceiver<Control>) -> Ending {
+        let mut control_open = true;
+        let mut failed: Option<FailedService> = None;
+        loop {
+            self.resolve_waiters();
+            // A service stopped on request (Ctrl-C, `volley down`) is not a failure.
+            if failed.is_none()
+                && self.interrupted == 0
+                && let Some(roots) = &self.required
+                && let Progress::Failed(i) = self.board.progress(roots)
+                && self.board.state(i) == ServiceState::Failed
+            {
+                failed = Some(self.failure_report(i));
+                let (_, actions) = self.board.down(&(0..self.live.len()).collect::<Vec<_>>());
+                self.apply(actions);
+            }
+            if !self.board.is_active() && self.waiters.is_empty() && self.linger.is_none() {
+                break;
+            }
+            let linger = self.linger.unwrap_or_else(tokio::time::Instant::now);
+            tokio::select! {
+                Some(event) = self.exec_events.recv() => self.on_exec(event),
+                Some(note) = self.notes.recv() => self.on_note(note),
+                message = control.recv(), if control_open => match message {
+                    Some(message) => self.on_control(message),
+                    None => control_open = false,
+                },
+                () = tokio::time::sleep_until(linger), if self.linger.is_some() => self.linger = None,
+            }
+        }
+        for live in &self.live {
+            pids::remove(&self.pids_dir, &live.name);
+        }
+        match failed {
+            Some(failure) => Ending::Failed(failure),
+            None if self.interrupted > 0 => Ending::Interrupted,
+            None => Ending::Stopped,
+        }
+    }
+
+    fn on_control(&mut self, message: Control) {
+        match message {
+            Control::Interrupt => {
+                self.interrupted += 1;
+                if self.interrupted == 1 {
+                    let (_, actions) = self.board.down(&(0..self.live.len()).collect::<Vec<_>>());
+                    self.apply(actions);
+                } else {
+                    self.exec.kill_all(libc::SIGKILL);
+                }
+            }
+            Control::Request(request, reply) => self.on_request(&request, reply),
+        }
+    }
+
+    fn on_request(&mut self, request: &Request, reply: oneshot::Sender<Response>) {
+        self.linger = None;
+        let names = match request {
+            Request::Up { names } | Request::Down { names } => names.clone(),
+            Request::Restart { name } => vec![name.clone()],
+            Request::Status => Vec::new(),
+        };
+        let set = match self.resolve(&names) {
+            Ok(set) => set,
+            Err(message) => {
+                let _ = reply.send(Response::Error { message });
+                return;
+            }
+        };
+        let (kind, actions) = match request {
+            Request::Status => {
+                let services = (0..self.live.len()).map(|i| self.report(i)).collect();
+                let _ = reply.send(Response::Status { supervisor_pid: std::process::id(), services });
+                return;
+            }
+            Request::Up { .. } => (WaitKind::Ready, self.board.up(&set)),
+            Request::Restart { .. } => (WaitKind::Ready, self.board.restart(set[0])),
+            Request::Down { .. } => {
+                let (stopping, actions) = self.board.down(&set);
+                for &i in &stopping {
+                    self.live[i].last_stop = None;
+                }
+                self.waiters.push(Waiter { set: stopping, kind: WaitKind::Stopped, reply });
+                self.apply(actions);
+                return;
+            }
+        };
+        self.waiters.push(Waiter { set, kind, reply });
+        self.apply(actions);
+    }
+
+    fn resolve_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let waiter = &self.waiters[i];
+            let response = match waiter.kind {
+                WaitKind::Ready => match self.board.progress(&waiter.set) {
+                    Progress::Waiting => None,
+                    Progress::AllReady => Some(self.up_response(&waiter.set, None)),
+                    Progress::Failed(f) => Some(self.up_response(&waiter.set, Some(self.failure_report(f)))),
+                },
+                WaitKind::Stopped => {
+                    let done = waiter.set.iter().all(|&s| !self.board.state(s).is_running());
+                    done.then(|| Response::Down {
+                        stopped: waiter.set.iter().filter_map(|&s| self.live[s].last_stop.clone()).collect(),
+                    })
+                }
+            };
+            if let Some(response) = response {
+                let _ = self.waiters.swap_remove(i).reply.send(response);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn up_response(&self, set: &[usize], failed: Option<FailedService>) -> Response {
+        Response::Up {
+            services: self.board.with_deps(set).into_iter().map(|i| self.report(i)).collect(),
+            failed,
+        }
+    }
+
+    fn failure_report(&self, i: usize) -> FailedService {
+        let live = &self.live[i];
+        FailedService {
+            name: live.name.to_string(),
+            reason: live.failure.clone().unwrap_or_else(|| self.board.state(i).as_str().to_owned()),
+            last_lines: live.recent.iter().cloned().collect(),
+        }
+    }
+
+    fn report(&self, i: usize) -> ServiceReport {
+        let live = &self.live[i];
+        let state = self.board.state(i);
+        ServiceReport {
+            name: live.name.to_string(),
+            state,
+            pid: live.pid.filter(|_| state.is_running()),
+            uptime_us: live.spawned_at.filter(|_| state.is_running()).map(|t| micros(t.elapsed())),
+            restarts: self.board.restarts(i),
+            time_to_ready_us: live.time_to_ready.map(micros),
+            last_probe: live.last_probe.as_ref().map(|p| ProbeReport {
+                ok: p.ok,
+                message: p.message.clone(),
+                latency_us: micros(p.latency),
+            }),
+        }
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Start(i) => self.start(i),
+                Action::RestartAfter(i, delay) => {
+                    let tx = self.notes_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = tx.send(Note::RestartDue { service: i });
+                    });
+                }
+                Action::Stop(i) => self.stop(i, true),
+                Action::Kill(i) => self.stop(i, false),
+            }
+        }
+    }
+
+    fn key(&self, i: usize) -> TaskKey {
+        TaskKey { unit: UnitId(i as u32), instance: self.live[i].attempt }
+    }
+
+    fn start(&mut self, i: usize) {
+        let live = &mut self.live[i];
+        live.attempt += 1;
+        live.time_to_ready = None;
+        live.failure = None;
+        live.killed = false;
+        let mut args: Vec<OsString> = self.shell_args.iter().map(OsString::from).collect();
+        args.push(live.spec.run.clone().into());
+        let request = SpawnRequest {
+            key: TaskKey { unit: UnitId(i as u32), instance: live.attempt },
+            program: self.shell.clone(),
+            args,
+            env: live.context.env.clone(),
+            dir: live.context.dir.clone(),
+        };
+        match self.exec.spawn(request) {
+            Ok(pid) => {
+                let live = &mut self.live[i];
+                live.pid = Some(pid);
+                live.spawned_at = Some(Instant::now());
+                let _ = pids::write(&self.pids_dir, &live.name, pid);
+                let event =
+                    ServiceEvent::ServiceStarting { name: live.name.clone(), attempt: live.attempt, pid };
+                self.observer.event(&event);
+                let handle =
+                    probing::readiness(i, live.attempt, &live.spec, &live.context, self.notes_tx.clone());
+                self.live[i].probes.push(handle);
+            }
+            Err(e) => {
+                self.live[i].failure = Some(format!("cannot start: {e}"));
+                let actions = self.board.spawn_failed(i);
+                self.report_failure(i, &actions);
+                self.apply(actions);
+            }
+        }
+    }
+
+    /// `polite`: a stop request (stop signal, then SIGKILL after the stop timeout);
+    /// otherwise a failed probe (the same, reported as a failure).
+    fn stop(&mut self, i: usize, polite: bool) {
+        let key = self.key(i);
+        let live = &mut self.live[i];
+        for probe in live.probes.drain(..) {
+            probe.abort();
+        }
+        if polite {
+            live.stop_started = Some(Instant::now());
+            self.observer.event(&ServiceEvent::ServiceStopping { name: live.name.clone() });
+        }
+        let signal = signal_number(live.spec.stop_signal);
+        self.exec.signal(key, signal);
+        let attempt = live.attempt;
+        let timeout = live.spec.stop_timeout.unwrap_or(Duration::ZERO);
+        let tx = self.notes_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let _ = tx.send(Note::KillDue { service: i, attempt });
+        });
+    }
+
+    fn on_exec(&mut self, event: ExecEvent) {
+        match event {
+            ExecEvent::Output { key, stream, lines } => {
+                let i = key.unit.index();
+                let Some(live) = self.live.get_mut(i) else { return };
+                if let Err(e) = live.log.write(&lines.0) {
+                    eprintln!("warning: cannot write {}: {e}", live.log.path().display());
+                }
+                for line in lines.iter() {
+                    if live.recent.len() == RECENT_LINES {
+                        live.recent.pop_front();
+                    }
+                    live.recent.push_back(String::from_utf8_lossy(line).into_owned());
+                }
+                self.observer.output(&live.name, stream, &lines);
+                let matched = key.instance == live.attempt
+                    && self.board.state(i) == ServiceState::Starting
+                    && matches!(&live.spec.ready, Some(Probe { check: ProbeCheck::Log(re), .. })
+                        if lines.iter().any(|l| re.is_match(&String::from_utf8_lossy(l))));
+                if matched {
+                    live.last_probe = Some(ProbeResult {
+                        ok: true,
+                        message: "log line matched".into(),
+                        latency: Duration::ZERO,
+                    });
+                    self.became_ready(i);
+                }
+            }
+            ExecEvent::Exited { key, end, .. } => {
+                let i = key.unit.index();
+                if self.live.get(i).is_none_or(|l| l.attempt != key.instance) {
+                    return;
+                }
+                self.exited(i, &end);
+            }
+        }
+    }
+
+    fn exited(&mut self, i: usize, end: &AttemptEnd) {
+        let state = self.board.state(i);
+        let live = &mut self.live[i];
+        for probe in live.probes.drain(..) {
+            probe.abort();
+        }
+        pids::remove(&self.pids_dir, &live.name);
+        live.pid = None;
+        let success = matches!(end, AttemptEnd::Exited { code: 0 });
+        if state == ServiceState::Stopping {
+            let took = live.stop_started.map_or(Duration::ZERO, |t| t.elapsed());
+            live.last_stop = Some(StopReport {
+                name: live.name.to_string(),
+                time_to_stop_us: micros(took),
+                killed: live.killed,
+            });
+            self.observer.event(&ServiceEvent::ServiceStopped {
+                name: live.name.clone(),
+                time_to_stop_us: micros(took),
+                killed: live.killed,
+            });
+        } else if live.failure.is_none() {
+            live.failure = Some(match (state, end) {
+                (ServiceState::Starting, AttemptEnd::Exited { code }) => {
+                    format!("exited with {code} before ready")
+                }
+                (_, AttemptEnd::Exited { code }) => format!("exited with {code}"),
+                (_, AttemptEnd::Signaled { signal }) => format!("killed by signal {signal}"),
+                (_, other) => format!("{other:?}"),
+            });
+        }
+        let actions = self.board.exited(i, success);
+        match self.board.state(i) {
+            ServiceState::Failed => self.report_failure(i, &actions),
+            ServiceState::Stopped if state != ServiceState::Stopping => {
+                self.observer.event(&ServiceEvent::ServiceExited { name: self.live[i].name.clone() });
+            }
+            _ => {}
+        }
+        self.apply(actions);
+    }
+
+    fn report_failure(&mut self, i: usize, actions: &[Action]) {
+        let restart_in = actions.iter().find_map(|a| match a {
+            Action::RestartAfter(s, delay) if *s == i => Some(micros(*delay)),
+            _ => None,
+        });
+        let live = &self.live[i];
+        let reason = live.failure.clone().unwrap_or_else(|| "failed".into());
+        self.observer.event(&ServiceEvent::ServiceFailed {
+            name: live.name.clone(),
+            reason,
+            restart_in_us: restart_in,
+        });
+    }
+
+    fn became_ready(&mut self, i: usize) {
+        let live = &mut self.live[i];
+        let took = live.spawned_at.map_or(Duration::ZERO, |t| t.elapsed());
+        live.time_to_ready = Some(took);
+        self.observer
+            .event(&ServiceEvent::ServiceReady { name: live.name.clone(), time_to_ready_us: micros(took) });
+        if let Some(health) = &live.spec.healthcheck {
+            let handle = probing::liveness(i, live.attempt, health, &live.context, self.notes_tx.clone());
+            live.probes.push(handle);
+        }
+        let actions = self.board.ready(i);
+        self.apply(actions);
+    }
+
+    fn on_note(&mut self, note: Note) {
+        match note {
+            Note::Probe { service, attempt, result } => {
+                if self.live[service].attempt == attempt {
+                    self.live[service].last_probe = Some(result);
+                }
+            }
+            Note::Ready { service, attempt } => {
+                if self.live[service].attempt == attempt
+                    && self.board.state(service) == ServiceState::Starting
+                {
+                    self.became_ready(service);
+                }
+            }
+            Note::ProbeFailed { service, attempt, reason } => {
+                if self.live[service].attempt == attempt {
+                    self.live[service].failure = Some(reason);
+                    let actions = self.board.probe_failed(service);
+                    self.apply(actions);
+                }
+            }
+            Note::RestartDue { service } => {
+                let actions = self.board.restart_due(service);
+                self.apply(actions);
+            }
+            Note::KillDue { service, attempt } => {
+                if self.live[service].attempt == attempt && self.live[service].pid.is_some() {
+                    self.live[service].killed = true;
+                    let key = self.key(service);
+                    self.exec.signal(key, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn signal_number(signal: volley_core::model::Signal) -> i32 {
+    use volley_core::model::Signal;
+    match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Int => libc::SIGINT,
+        Signal::Hup => libc::SIGHUP,
+        Signal::Quit => libc::SIGQUIT,
+        Signal::Kill => libc::SIGKILL,
+        Signal::Usr1 => libc::SIGUSR1,
+        Signal::Usr2 => libc::SIGUSR2,
+    }
+}

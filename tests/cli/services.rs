@@ -1,0 +1,293 @@
+//! Services end to end (SPEC §4): real processes on loopback, started by the stand-in
+//! `tests/data/service.py`, which appends `<time> <name> <what>` lines to an events
+//! file so start order, promptness and stop order are measured from timestamps.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::support::{Run, Test, VOLLEY, alive, read_pids, signal, wait_for};
+
+pub const SERVICE_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/service.py");
+
+/// A free loopback port (bound, then released for the service to take).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A `run` line: the shell notes when it started, then becomes the stand-in service.
+pub fn service(name: &str, flags: &str) -> String {
+    format!(
+        "echo \\\"$(date +%s.%N) {name} spawned\\\" >> events; exec python3 {SERVICE_PY} --name {name} --events-file events --pid-file pids {flags}"
+    )
+}
+
+/// `(time, name, what)` lines of the events file.
+fn events(test: &Test) -> Vec<(f64, String, String)> {
+    test.read("events")
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let t = parts.next()?.parse().ok()?;
+            Some((t, parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+        .collect()
+}
+
+fn first(events: &[(f64, String, String)], name: &str, what: &str) -> f64 {
+    events
+        .iter()
+        .find(|(_, n, w)| n == name && w == what)
+        .map_or_else(|| panic!("no `{name} {what}` in {events:?}"), |(t, _, _)| *t)
+}
+
+fn count(events: &[(f64, String, String)], name: &str, what: &str) -> usize {
+    events.iter().filter(|(_, n, w)| n == name && w == what).count()
+}
+
+/// Runs volley in `test`'s project with `args`.
+pub fn volley(test: &Test, args: &[&str]) -> Run {
+    let output = std::process::Command::new(VOLLEY)
+        .args(args)
+        .current_dir(test.dir.path())
+        .env_remove("VOLLEY_JOBS")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run volley");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Stops whatever a test left running, even when it fails half-way.
+struct Cleanup<'a>(&'a Test);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = volley(self.0, &["down"]);
+        for pid in read_pids(&self.0.path("pids")) {
+            signal(pid as u32, libc::SIGKILL);
+        }
+    }
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("volley did not exit within {limit:?}");
+}
+
+/// redis-like `db` (tcp) → `api` (http) → `worker` (log line); `web` (no probe) beside.
+fn chain(db: u16, api: u16) -> String {
+    format!(
+        r#"
+[services.db]
+run = "{db_run}"
+ready = {{ tcp = "127.0.0.1:{db}", interval = "20ms" }}
+
+[services.api]
+run = "{api_run}"
+deps = ["db"]
+ready = {{ http = "http://127.0.0.1:{api}/health", status = 200, interval = "20ms" }}
+
+[services.worker]
+run = "{worker_run}"
+deps = ["api"]
+ready = {{ log = "Worker process is ready" }}
+
+[services.web]
+run = "{web_run}"
+"#,
+        db_run = service("db", &format!("--port {db} --delay 0.3")),
+        api_run = service("api", &format!("--port {api} --delay 0.2")),
+        worker_run = service("worker", "--delay 0.2 --ready-line 'Worker process is ready'"),
+        web_run = service("web", ""),
+    )
+}
+
+#[test]
+fn foreground_up_starts_each_service_promptly_after_its_deps_and_ctrl_c_stops_all() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let test = Test::with_toml(&chain(free_port(), free_port())).args(&["up"]);
+    let _cleanup = Cleanup(&test);
+    let mut volley = test.spawn();
+    assert!(
+        wait_for(Duration::from_secs(20), || test.read("volley.stdout").contains("✓ worker ready")),
+        "not ready: {}",
+        test.read("volley.stdout")
+    );
+    let ev = events(&test);
+    let bound = 0.3;
+    let api_start = first(&ev, "api", "spawned") - first(&ev, "db", "ready");
+    let worker_start = first(&ev, "worker", "spawned") - first(&ev, "api", "ready");
+    assert!((0.0..bound).contains(&api_start), "api started {api_start:.3}s after db was ready");
+    assert!((0.0..bound).contains(&worker_start), "worker started {worker_start:.3}s after api was ready");
+    assert!(first(&ev, "web", "spawned") < first(&ev, "db", "ready"), "web needs nothing: starts at once");
+    let stdout = test.read("volley.stdout");
+    assert!(stdout.contains("db     | ready"), "output is tagged: {stdout}");
+
+    let pids = read_pids(&test.path("pids"));
+    signal(volley.id(), libc::SIGINT);
+    assert_eq!(wait_exit(&mut volley, Duration::from_secs(15)), Some(130));
+    assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))), "all stopped: {pids:?}");
+    let ev = events(&test);
+    assert!(first(&ev, "worker", "stopped") <= first(&ev, "api", "stopped"), "dependents stop first");
+    assert!(first(&ev, "api", "stopped") <= first(&ev, "db", "stopped"));
+}
+
+#[test]
+fn sigkill_of_foreground_up_leaves_no_service_behind() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let toml = format!(
+        "[services.a]\nrun = \"{}\"\n[services.b]\nrun = \"{}\"\ndeps = [\"a\"]\n",
+        service("a", ""),
+        service("b", "")
+    );
+    let test = Test::with_toml(&toml).args(&["up"]);
+    let _cleanup = Cleanup(&test);
+    let mut volley = test.spawn();
+    assert!(wait_for(Duration::from_secs(20), || read_pids(&test.path("pids")).len() == 2), "both started");
+    let pids = read_pids(&test.path("pids"));
+    signal(volley.id(), libc::SIGKILL);
+    let _ = volley.wait();
+    assert!(
+        wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))),
+        "services survived volley's SIGKILL: {pids:?}"
+    );
+}
+
+#[test]
+fn a_crashing_service_is_restarted_per_policy_then_up_fails_with_its_last_lines() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let toml = format!(
+        "[services.flaky]\nrun = \"{}\"\nready = {{ delay = \"2s\" }}\nrestart = \"on-failure\"\nmax_restarts = 2\nrestart_delay = \"50ms\"\n\n[services.after]\nrun = \"{}\"\ndeps = [\"flaky\"]\n",
+        service("flaky", "--crash-after 0"),
+        service("after", "")
+    );
+    let test = Test::with_toml(&toml).args(&["up"]);
+    let _cleanup = Cleanup(&test);
+    let run = test.run();
+    run.code(1).stderr_has("service `flaky` failed").stderr_has("flaky: crashing");
+    let ev = events(&test);
+    assert_eq!(count(&ev, "flaky", "spawned"), 3, "first attempt + max_restarts: {ev:?}");
+    assert_eq!(count(&ev, "after", "spawned"), 0, "its dependent never starts");
+    assert!(run.stdout.contains("restarting in"), "{}", run.stdout);
+}
+
+#[test]
+fn a_probe_that_never_passes_fails_the_service_after_its_timeout() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let port = free_port();
+    let toml = format!(
+        "[services.deaf]\nrun = \"{}\"\nready = {{ tcp = \"127.0.0.1:{port}\", interval = \"50ms\", timeout = \"400ms\" }}\n",
+        service("deaf", "")
+    );
+    let test = Test::with_toml(&toml).args(&["up", "-d"]);
+    let _cleanup = Cleanup(&test);
+    let started = std::time::Instant::now();
+    test.run().code(1).stderr_has("service `deaf` failed: not ready within 0.4s");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let pids = read_pids(&test.path("pids"));
+    assert!(
+        wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))),
+        "the failed service is killed"
+    );
+}
+
+#[test]
+fn detached_up_status_logs_restart_and_down_round_trip() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let port = free_port();
+    let toml = format!(
+        "[services.db]\nrun = \"{}\"\nready = {{ tcp = \"127.0.0.1:{port}\", interval = \"20ms\" }}\n\n[services.app]\nrun = \"{}\"\ndeps = [\"db\"]\nready = {{ log = \"app up\" }}\n\n[services.stubborn]\nrun = \"{}\"\ndeps = [\"db\"]\nstop_timeout = \"700ms\"\n",
+        service("db", &format!("--port {port} --stop-delay 0.1")),
+        service("app", "--ready-line 'app up'"),
+        service("stubborn", "--ignore-term"),
+    );
+    let test = Test::with_toml(&toml);
+    let _cleanup = Cleanup(&test);
+    let up = volley(&test, &["up", "-d", "app"]);
+    up.code(0).stdout_has("app ready").stdout_has("db ready");
+    assert!(!up.stdout.contains("stubborn"), "only what was asked for and its deps");
+
+    // The socket is owner-only and its path is recorded in the state dir.
+    let record: serde_json::Value =
+        serde_json::from_str(&test.read(".volley/supervisor.json")).expect("supervisor.json");
+    let socket = record["socket"].as_str().expect("socket path");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket).expect("socket").permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A second `up -d` adds to the running supervisor.
+    volley(&test, &["up", "-d", "stubborn"]).code(0).stdout_has("stubborn ready");
+
+    let status = volley(&test, &["status", "--json"]);
+    status.code(0);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("status json");
+    let services: HashMap<String, serde_json::Value> = json["services"]["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| (s["name"].as_str().expect("name").to_owned(), s.clone()))
+        .collect();
+    for name in ["db", "app", "stubborn"] {
+        assert_eq!(services[name]["state"], "ready", "{name}: {}", status.stdout);
+        assert!(alive(services[name]["pid"].as_i64().expect("pid") as i32));
+        assert!(services[name]["rss_bytes"].as_u64().expect("rss") > 0);
+    }
+    assert_eq!(services["db"]["last_probe"]["ok"], true);
+    volley(&test, &["status"]).code(0).stdout_has("stubborn").stdout_has("ready");
+
+    volley(&test, &["logs", "app"]).code(0).stdout_has("app | app up");
+
+    let old_app = services["app"]["pid"].as_i64().expect("pid") as i32;
+    volley(&test, &["restart", "app"]).code(0).stdout_has("app ready");
+    assert!(wait_for(Duration::from_secs(3), || !alive(old_app)), "the old process is gone");
+    assert_eq!(count(&events(&test), "db", "spawned"), 1, "restart touches nothing else");
+
+    let pids = read_pids(&test.path("pids"));
+    let down = volley(&test, &["down"]);
+    down.code(0).stdout_has("stubborn stopped in").stdout_has("(killed after its stop timeout)");
+    assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))), "no orphans after down");
+    let ev = events(&test);
+    let waited = first(&ev, "db", "stopped") - first(&ev, "app", "stopped");
+    // app stops at once, in parallel with stubborn, which is killed after 700ms; db
+    // gets its signal only then.
+    assert!(waited > 0.5, "db stopped {waited:.3}s after app: it must wait for stubborn");
+    volley(&test, &["status"]).code(0).stdout_has("no supervisor is running");
+    assert!(read_pids_dir(&test).is_empty(), "PID files are removed");
+}
+
+fn read_pids_dir(test: &Test) -> Vec<String> {
+    std::fs::read_dir(test.path(".volley/pids"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn commands_name_unknown_services_clearly() {
+    let test = Test::with_toml("[services.redis]\nrun = \"sleep 100\"\n[tasks.build]\nrun = \"true\"\n");
+    volley(&test, &["up", "rediss"]).code(2).stderr_has("did you mean `redis`?");
+    volley(&test, &["down", "build"]).code(2).stderr_has("`build` is a task");
+    volley(&test, &["restart", "redis"]).code(2).stderr_has("no services are running");
+    volley(&test, &["down"]).code(0).stdout_has("no services are running");
+}
