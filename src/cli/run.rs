@@ -39,7 +39,18 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
             state_dir: project.settings.state_dir.clone(),
         },
     };
-    drive(cli, &args.output, plan, base_env, settings)
+    // Services the tasks need are ready before the first task and stopped after the
+    // last one (unless a `volley up` supervisor owns them).
+    let services = runner::RunServices::start(
+        &project,
+        &plan.services,
+        &base_env,
+        &format!("run-services-{}", std::process::id()),
+    )
+    .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let result = drive(cli, &args.output, plan, base_env, settings);
+    services.stop();
+    result
 }
 
 /// Overrides `settings.sample_interval` (also for `volley exec`, which has no file).

@@ -7,6 +7,7 @@ mod fanout;
 mod monitoring;
 mod plan;
 mod run_loop;
+mod services;
 mod timers;
 
 pub use env::{BaseEnv, EnvError};
@@ -17,3 +18,4 @@ pub use plan::{
     default_jobs, project_graph,
 };
 pub use run_loop::{RunOptions, Runner};
+pub use services::{RunServices, ServicesError};

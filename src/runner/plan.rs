@@ -56,6 +56,9 @@ pub struct RunPlan {
     pub policy: FailPolicy,
     /// The units the user named (or the default), for messages.
     pub roots: Vec<UnitId>,
+    /// Services the included tasks depend on (directly or through other services),
+    /// in file order: started and ready before the run, stopped after it.
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +67,6 @@ pub enum PlanError {
     UnknownTask { name: String, suggestion: Option<String> },
     #[error("`{name}` is a service; `volley run` takes task names (start services with `volley up`)")]
     ServiceNamed { name: String },
-    #[error(
-        "task `{task}` needs service `{service}`, and running services from `volley run` is not available in this version"
-    )]
-    NeedsService { task: String, service: String },
     #[error("the file declares no tasks")]
     NoTasks,
     #[error("cannot read the items of task `{task}` from {path}: {message}")]
@@ -137,14 +136,13 @@ pub fn build(
         }
     }
     let included = graph.closure(&roots);
-    if let Some((task, service)) =
-        graph.ids().filter(|u| included[u.index()] && u.index() >= project.tasks.len()).find_map(|service| {
-            let task = graph.dependents(service).iter().find(|t| included[t.index()])?;
-            Some((graph.name(*task).to_string(), graph.name(service).to_string()))
-        })
-    {
-        return Err(PlanError::NeedsService { task, service });
-    }
+    // Service units stay out of the scheduler (not included: their dependents do not
+    // wait on them there); they are ready before the first task starts.
+    let services: Vec<String> = graph
+        .ids()
+        .filter(|u| included[u.index()] && u.index() >= project.tasks.len())
+        .map(|u| graph.name(u).to_string())
+        .collect();
 
     let pools = &project.settings.pools;
     let execs: Vec<UnitExec> = project
@@ -187,7 +185,7 @@ pub fn build(
     } else {
         FailPolicy::FailFast
     };
-    Ok(RunPlan { graph, units, execs, limits, policy, roots })
+    Ok(RunPlan { graph, units, execs, limits, policy, roots, services })
 }
 
 fn instances_of(exec: &UnitExec) -> Instances {
@@ -291,6 +289,7 @@ pub fn build_exec(request: ExecRequest) -> RunPlan {
         limits: Limits { slots: request.slots.max(1), pools: Vec::new() },
         policy: request.policy,
         roots: vec![UnitId(0)],
+        services: Vec::new(),
     }
 }
 
