@@ -15,5 +15,6 @@ mod report;
 mod run;
 mod sampling;
 mod services;
+mod services_dev_env;
 mod signals;
 mod status;
