@@ -8,20 +8,25 @@
 //! socket to start the services and waits for the answer; if a supervisor already
 //! runs, the services are added to it.
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use volley_core::event::{Lines, RunStatus, Stream};
 use volley_core::model::Project;
+use volley_core::services::ServiceEvent;
 
 use super::args::{Cli, UpArgs};
 use super::{CliError, color_choice, exit, project};
+use crate::record::{ServiceRecorder, UpRun};
 use crate::runner::BaseEnv;
 use crate::service::{
-    Client, Control, Ending, FailedService, InFlight, LineObserver, Request, Response, SocketError,
+    Client, Control, Ending, FailedService, InFlight, LineObserver, Observer, Request, Response, SocketError,
     Supervisor, SupervisorOptions, SupervisorPaths, bind, logs_dir, serve,
 };
 use crate::ui;
@@ -155,13 +160,19 @@ fn foreground(
         let mut wired = wire(paths)?;
         let control_rx =
             wired.control_rx.take().ok_or_else(|| CliError::Runtime("no control channel".into()))?;
-        let observer = LineObserver::new(Box::new(std::io::stdout()), color, true, &names_list);
+        let lines = LineObserver::new(Box::new(std::io::stdout()), color, true, &names_list);
+        let (observer, recorder) = recording(project, lines, std::env::args().collect());
         let mut supervisor = Supervisor::new(project, options, Box::new(observer))
             .map_err(|e| CliError::Runtime(format!("cannot start services: {e}")))?;
         let roots = supervisor.resolve(names).map_err(CliError::usage)?;
         supervisor.start_required(&roots);
         let ending = supervisor.run(control_rx).await;
         wired.in_flight.drain(ANSWER_DRAIN).await;
+        recorder.borrow_mut().finish(match ending {
+            Ending::Stopped => RunStatus::Succeeded,
+            Ending::Interrupted => RunStatus::Interrupted,
+            Ending::Failed(_) => RunStatus::Failed,
+        });
         Ok::<_, CliError>(ending)
     })?;
     match ending {
@@ -293,13 +304,54 @@ pub fn supervisor_main(cli: &Cli) -> Result<i32, CliError> {
         let mut wired = wire(&paths)?;
         let control_rx =
             wired.control_rx.take().ok_or_else(|| CliError::Runtime("no control channel".into()))?;
-        let observer = LineObserver::new(Box::new(std::io::stdout()), false, false, &names);
+        let lines = LineObserver::new(Box::new(std::io::stdout()), false, false, &names);
+        // Recorded as the user typed it, not as the hidden re-executed command line.
+        let command = ["volley", "up", "-d"].map(String::from).to_vec();
+        let (observer, recorder) = recording(&project, lines, command);
         let mut supervisor = Supervisor::new(&project, options, Box::new(observer))
             .map_err(|e| CliError::Runtime(format!("cannot start services: {e}")))?;
         supervisor.linger_until_first_request(SOCKET_WAIT);
-        supervisor.run(control_rx).await;
+        let ending = supervisor.run(control_rx).await;
         wired.in_flight.drain(ANSWER_DRAIN).await;
+        recorder.borrow_mut().finish(if matches!(ending, Ending::Interrupted) {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Succeeded
+        });
         Ok::<_, CliError>(())
     })?;
     Ok(exit::SUCCESS)
+}
+
+/// Passes the supervisor's reports to the terminal (or log) and to the history.
+struct Recording {
+    lines: LineObserver,
+    recorder: Rc<RefCell<ServiceRecorder>>,
+}
+
+impl Observer for Recording {
+    fn output(&mut self, name: &Arc<str>, stream: Stream, lines: &Lines) {
+        self.lines.output(name, stream, lines);
+    }
+
+    fn event(&mut self, event: &ServiceEvent) {
+        self.lines.event(event);
+        self.recorder.borrow_mut().event(event);
+    }
+}
+
+/// The `up` is recorded as a run (`volley history`, `volley report`).
+fn recording(
+    project: &Project,
+    lines: LineObserver,
+    command: Vec<String>,
+) -> (Recording, Rc<RefCell<ServiceRecorder>>) {
+    let run = UpRun {
+        run_key: supervisor_id(),
+        command,
+        started_at_us: jiff::Timestamp::now().as_microsecond(),
+        services: project.services.len(),
+    };
+    let recorder = Rc::new(RefCell::new(ServiceRecorder::start(project.settings.state_dir.clone(), run)));
+    (Recording { lines, recorder: Rc::clone(&recorder) }, recorder)
 }

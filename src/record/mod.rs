@@ -10,6 +10,8 @@ mod query;
 mod recorder;
 mod report_query;
 mod schema;
+mod service_query;
+mod service_recorder;
 mod status_query;
 mod writer;
 
@@ -21,3 +23,5 @@ pub use report_query::{
 };
 pub use status_query::{LiveRun, LiveUnit, RunningAttempt, live_runs, newest_run_id};
 pub use schema::{FILE_NAME, SCHEMA_VERSION, open_for_reading};
+pub use service_query::{ServiceEventRow, render_timeline, service_events};
+pub use service_recorder::{ServiceRecorder, UpRun};

@@ -13,8 +13,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// The schema this volley writes. Each step upgrades from the version before it.
-pub const SCHEMA_VERSION: i64 = 2;
-const MIGRATIONS: [&str; 2] = [include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+pub const SCHEMA_VERSION: i64 = 3;
+const MIGRATIONS: [&str; 3] =
+    [include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
 
 /// How long a writer waits for another volley's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,3 +98,7 @@ pub fn open_for_reading(state_dir: &Path) -> Option<Connection> {
 #[cfg(test)]
 #[path = "schema_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "schema_v3_tests.rs"]
+mod tests_v3;

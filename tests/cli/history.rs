@@ -62,7 +62,7 @@ fn a_run_is_recorded_with_its_tasks_and_attempts() {
         2
     );
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]

@@ -275,6 +275,20 @@ fn detached_up_status_logs_restart_and_down_round_trip() {
     assert!(waited > 0.5, "db stopped {waited:.3}s after app: it must wait for stubborn");
     volley(&test, &["status"]).code(0).stdout_has("no supervisor is running");
     assert!(read_pids_dir(&test).is_empty(), "PID files are removed");
+
+    // The `up -d` is recorded as a run; its report shows the services' timeline.
+    let report = volley(&test, &["report"]);
+    report.code(0).stdout_has("volley up -d").stdout_has("services (start-up and shutdown timeline)");
+    assert!(
+        report.stdout.lines().any(|l| l.contains("stubborn") && l.contains("killed after its stop timeout")),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.lines().any(|l| l.contains("app") && l.contains("ready after")),
+        "{}",
+        report.stdout
+    );
 }
 
 fn read_pids_dir(test: &Test) -> Vec<String> {

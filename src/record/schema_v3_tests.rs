@@ -1,0 +1,67 @@
+//! Schema 3: a v2 history migrates, and a recorded `up` reads back as a timeline.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use volley_core::event::RunStatus;
+use volley_core::services::ServiceEvent;
+
+use super::{FILE_NAME, SCHEMA_VERSION, open_for_writing};
+use crate::record::{ServiceRecorder, UpRun, render_timeline, service_events};
+
+/// A `history.db` written by volley with schema 2: two runs of a two-task project.
+const V2_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/history-v2.db");
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |row| row.get(0)).expect("count query")
+}
+
+#[test]
+fn a_v2_history_migrates_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(V2_FILE, dir.path().join(FILE_NAME)).expect("copy the v2 history");
+    let before = Connection::open(dir.path().join(FILE_NAME)).expect("open v2");
+    assert_eq!(count(&before, "PRAGMA user_version"), 2);
+    drop(before);
+    let conn = open_for_writing(dir.path()).expect("migrate");
+    assert_eq!(count(&conn, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs"), 2);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks"), 4);
+    assert_eq!(count(&conn, "SELECT count(*) FROM run_units"), 4);
+    assert_eq!(count(&conn, "SELECT count(*) FROM service_events"), 0);
+    assert!(service_events(&conn, 1).expect("query").is_empty());
+}
+
+#[test]
+fn an_up_is_recorded_as_a_run_with_its_service_timeline() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut recorder = ServiceRecorder::start(
+        dir.path().to_path_buf(),
+        UpRun {
+            run_key: "up-1".into(),
+            command: vec!["volley".into(), "up".into()],
+            started_at_us: 1_000,
+            services: 2,
+        },
+    );
+    let name: Arc<str> = Arc::from("redis");
+    recorder.event(&ServiceEvent::ServiceStarting { name: name.clone(), attempt: 1, pid: 42 });
+    recorder.event(&ServiceEvent::ServiceReady { name: name.clone(), time_to_ready_us: 200_000 });
+    recorder.event(&ServiceEvent::ServiceStopped { name, time_to_stop_us: 5_000_000, killed: true });
+    recorder.finish(RunStatus::Interrupted);
+
+    let conn = Connection::open(dir.path().join(FILE_NAME)).expect("open");
+    let (status, code, command): (String, i64, String) = conn
+        .query_row("SELECT status, exit_code, command FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("run row");
+    assert_eq!((status.as_str(), code, command.as_str()), ("interrupted", 130, r#"["volley","up"]"#));
+    let events = service_events(&conn, 1).expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["starting", "ready", "stopped"]);
+    assert_eq!(events[0].pid, Some(42));
+    let text = render_timeline(&events);
+    assert!(text.contains("redis  ready after 0.2"), "{text}");
+    assert!(text.contains("killed after its stop timeout"), "{text}");
+}
