@@ -311,6 +311,7 @@ pub fn supervisor_main(cli: &Cli) -> Result<i32, CliError> {
         let mut supervisor = Supervisor::new(&project, options, Box::new(observer))
             .map_err(|e| CliError::Runtime(format!("cannot start services: {e}")))?;
         supervisor.linger_until_first_request(SOCKET_WAIT);
+        supervisor.keep_failed_services();
         let ending = supervisor.run(control_rx).await;
         wired.in_flight.drain(ANSWER_DRAIN).await;
         recorder.borrow_mut().finish(if matches!(ending, Ending::Interrupted) {

@@ -17,15 +17,18 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
-use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
+use volley_core::event::{Lines, Stream, TaskKey};
 use volley_core::graph::UnitId;
-use volley_core::model::{Probe, ProbeCheck, Project, ServiceSpec};
+use volley_core::model::{Project, ServiceSpec};
 use volley_core::services::{Action, Board, BoardSpec, Progress, ServiceEvent, ServiceState};
 
 use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
 use super::probe::{ProbeContext, ProbeResult};
-use super::socket::{FailedService, ProbeReport, Request, Response, ServiceReport, StopReport};
+use super::socket::{FailedService, Request, Response, StopReport};
 use super::{pids, probing};
+
+mod events;
+mod requests;
 use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program};
 
 /// Lines of each service's output kept for failure reports.
@@ -138,6 +141,9 @@ pub struct Supervisor {
     required: Option<Vec<usize>>,
     /// Detached: stay up (even with nothing running) until the first request or this.
     linger: Option<tokio::time::Instant>,
+    /// Detached: a service that failed for good keeps the supervisor (and its state
+    /// for `volley status`) until `down`.
+    keep_failed: bool,
 }
 
 impl Supervisor {
@@ -201,6 +207,7 @@ impl Supervisor {
             interrupted: 0,
             required: None,
             linger: None,
+            keep_failed: false,
         })
     }
 
@@ -222,6 +229,12 @@ impl Supervisor {
         self.required = Some(roots.to_vec());
         let actions = self.board.up(roots);
         self.apply(actions);
+    }
+
+    /// Detached: stay while a service has failed for good, so `volley status` can
+    /// show it; `volley down` releases it.
+    pub fn keep_failed_services(&mut self) {
+        self.keep_failed = true;
     }
 
     /// Detached: the client that started the supervisor sends the first request
@@ -248,7 +261,8 @@ impl Supervisor {
                 let (_, actions) = self.board.down(&(0..self.live.len()).collect::<Vec<_>>());
                 self.apply(actions);
             }
-            if !self.board.is_active() && self.waiters.is_empty() && self.linger.is_none() {
+            let held = self.keep_failed && self.board.holds_failed();
+            if !self.board.is_active() && self.waiters.is_empty() && self.linger.is_none() && !held {
                 break;
             }
             let linger = self.linger.unwrap_or_else(tokio::time::Instant::now);
@@ -284,101 +298,6 @@ impl Supervisor {
                 }
             }
             Control::Request(request, reply) => self.on_request(&request, reply),
-        }
-    }
-
-    fn on_request(&mut self, request: &Request, reply: oneshot::Sender<Response>) {
-        self.linger = None;
-        let names = match request {
-            Request::Up { names } | Request::Down { names } => names.clone(),
-            Request::Restart { name } => vec![name.clone()],
-            Request::Status => Vec::new(),
-        };
-        let set = match self.resolve(&names) {
-            Ok(set) => set,
-            Err(message) => {
-                let _ = reply.send(Response::Error { message });
-                return;
-            }
-        };
-        let (kind, actions) = match request {
-            Request::Status => {
-                let services = (0..self.live.len()).map(|i| self.report(i)).collect();
-                let _ = reply.send(Response::Status { supervisor_pid: std::process::id(), services });
-                return;
-            }
-            Request::Up { .. } => (WaitKind::Ready, self.board.up(&set)),
-            Request::Restart { .. } => (WaitKind::Ready, self.board.restart(set[0])),
-            Request::Down { .. } => {
-                let (stopping, actions) = self.board.down(&set);
-                for &i in &stopping {
-                    self.live[i].last_stop = None;
-                }
-                self.waiters.push(Waiter { set: stopping, kind: WaitKind::Stopped, reply });
-                self.apply(actions);
-                return;
-            }
-        };
-        self.waiters.push(Waiter { set, kind, reply });
-        self.apply(actions);
-    }
-
-    fn resolve_waiters(&mut self) {
-        let mut i = 0;
-        while i < self.waiters.len() {
-            let waiter = &self.waiters[i];
-            let response = match waiter.kind {
-                WaitKind::Ready => match self.board.progress(&waiter.set) {
-                    Progress::Waiting => None,
-                    Progress::AllReady => Some(self.up_response(&waiter.set, None)),
-                    Progress::Failed(f) => Some(self.up_response(&waiter.set, Some(self.failure_report(f)))),
-                },
-                WaitKind::Stopped => {
-                    let done = waiter.set.iter().all(|&s| !self.board.state(s).is_running());
-                    done.then(|| Response::Down {
-                        stopped: waiter.set.iter().filter_map(|&s| self.live[s].last_stop.clone()).collect(),
-                    })
-                }
-            };
-            if let Some(response) = response {
-                let _ = self.waiters.swap_remove(i).reply.send(response);
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    fn up_response(&self, set: &[usize], failed: Option<FailedService>) -> Response {
-        Response::Up {
-            services: self.board.with_deps(set).into_iter().map(|i| self.report(i)).collect(),
-            failed,
-        }
-    }
-
-    fn failure_report(&self, i: usize) -> FailedService {
-        let live = &self.live[i];
-        FailedService {
-            name: live.name.to_string(),
-            reason: live.failure.clone().unwrap_or_else(|| self.board.state(i).as_str().to_owned()),
-            last_lines: live.recent.iter().cloned().collect(),
-        }
-    }
-
-    fn report(&self, i: usize) -> ServiceReport {
-        let live = &self.live[i];
-        let state = self.board.state(i);
-        ServiceReport {
-            name: live.name.to_string(),
-            state,
-            pid: live.pid.filter(|_| state.is_running()),
-            uptime_us: live.spawned_at.filter(|_| state.is_running()).map(|t| micros(t.elapsed())),
-            restarts: self.board.restarts(i),
-            time_to_ready_us: live.time_to_ready.map(micros),
-            last_probe: live.last_probe.as_ref().map(|p| ProbeReport {
-                ok: p.ok,
-                message: p.message.clone(),
-                latency_us: micros(p.latency),
-            }),
         }
     }
 
@@ -462,152 +381,9 @@ impl Supervisor {
             let _ = tx.send(Note::KillDue { service: i, attempt });
         });
     }
-
-    fn on_exec(&mut self, event: ExecEvent) {
-        match event {
-            ExecEvent::Output { key, stream, lines } => {
-                let i = key.unit.index();
-                let Some(live) = self.live.get_mut(i) else { return };
-                if let Err(e) = live.log.write(&lines.0) {
-                    eprintln!("warning: cannot write {}: {e}", live.log.path().display());
-                }
-                for line in lines.iter() {
-                    if live.recent.len() == RECENT_LINES {
-                        live.recent.pop_front();
-                    }
-                    live.recent.push_back(String::from_utf8_lossy(line).into_owned());
-                }
-                self.observer.output(&live.name, stream, &lines);
-                let matched = key.instance == live.attempt
-                    && self.board.state(i) == ServiceState::Starting
-                    && matches!(&live.spec.ready, Some(Probe { check: ProbeCheck::Log(re), .. })
-                        if lines.iter().any(|l| re.is_match(&String::from_utf8_lossy(l))));
-                if matched {
-                    live.last_probe = Some(ProbeResult {
-                        ok: true,
-                        message: "log line matched".into(),
-                        latency: Duration::ZERO,
-                    });
-                    self.became_ready(i);
-                }
-            }
-            ExecEvent::Exited { key, end, .. } => {
-                let i = key.unit.index();
-                if self.live.get(i).is_none_or(|l| l.attempt != key.instance) {
-                    return;
-                }
-                self.exited(i, &end);
-            }
-        }
-    }
-
-    fn exited(&mut self, i: usize, end: &AttemptEnd) {
-        let state = self.board.state(i);
-        let live = &mut self.live[i];
-        for probe in live.probes.drain(..) {
-            probe.abort();
-        }
-        pids::remove(&self.pids_dir, &live.name);
-        live.pid = None;
-        let success = matches!(end, AttemptEnd::Exited { code: 0 });
-        if state == ServiceState::Stopping {
-            let took = live.stop_started.map_or(Duration::ZERO, |t| t.elapsed());
-            live.last_stop = Some(StopReport {
-                name: live.name.to_string(),
-                time_to_stop_us: micros(took),
-                killed: live.killed,
-            });
-            self.observer.event(&ServiceEvent::ServiceStopped {
-                name: live.name.clone(),
-                time_to_stop_us: micros(took),
-                killed: live.killed,
-            });
-        } else if live.failure.is_none() {
-            live.failure = Some(match (state, end) {
-                (ServiceState::Starting, AttemptEnd::Exited { code }) => {
-                    format!("exited with {code} before ready")
-                }
-                (_, AttemptEnd::Exited { code }) => format!("exited with {code}"),
-                (_, AttemptEnd::Signaled { signal }) => format!("killed by signal {signal}"),
-                (_, other) => format!("{other:?}"),
-            });
-        }
-        let actions = self.board.exited(i, success);
-        match self.board.state(i) {
-            ServiceState::Failed => self.report_failure(i, &actions),
-            ServiceState::Stopped if state != ServiceState::Stopping => {
-                self.observer.event(&ServiceEvent::ServiceExited { name: self.live[i].name.clone() });
-            }
-            _ => {}
-        }
-        self.apply(actions);
-    }
-
-    fn report_failure(&mut self, i: usize, actions: &[Action]) {
-        let restart_in = actions.iter().find_map(|a| match a {
-            Action::RestartAfter(s, delay) if *s == i => Some(micros(*delay)),
-            _ => None,
-        });
-        let live = &self.live[i];
-        let reason = live.failure.clone().unwrap_or_else(|| "failed".into());
-        self.observer.event(&ServiceEvent::ServiceFailed {
-            name: live.name.clone(),
-            reason,
-            restart_in_us: restart_in,
-        });
-    }
-
-    fn became_ready(&mut self, i: usize) {
-        let live = &mut self.live[i];
-        let took = live.spawned_at.map_or(Duration::ZERO, |t| t.elapsed());
-        live.time_to_ready = Some(took);
-        self.observer
-            .event(&ServiceEvent::ServiceReady { name: live.name.clone(), time_to_ready_us: micros(took) });
-        if let Some(health) = &live.spec.healthcheck {
-            let handle = probing::liveness(i, live.attempt, health, &live.context, self.notes_tx.clone());
-            live.probes.push(handle);
-        }
-        let actions = self.board.ready(i);
-        self.apply(actions);
-    }
-
-    fn on_note(&mut self, note: Note) {
-        match note {
-            Note::Probe { service, attempt, result } => {
-                if self.live[service].attempt == attempt {
-                    self.live[service].last_probe = Some(result);
-                }
-            }
-            Note::Ready { service, attempt } => {
-                if self.live[service].attempt == attempt
-                    && self.board.state(service) == ServiceState::Starting
-                {
-                    self.became_ready(service);
-                }
-            }
-            Note::ProbeFailed { service, attempt, reason } => {
-                if self.live[service].attempt == attempt {
-                    self.live[service].failure = Some(reason);
-                    let actions = self.board.probe_failed(service);
-                    self.apply(actions);
-                }
-            }
-            Note::RestartDue { service } => {
-                let actions = self.board.restart_due(service);
-                self.apply(actions);
-            }
-            Note::KillDue { service, attempt } => {
-                if self.live[service].attempt == attempt && self.live[service].pid.is_some() {
-                    self.live[service].killed = true;
-                    let key = self.key(service);
-                    self.exec.signal(key, libc::SIGKILL);
-                }
-            }
-        }
-    }
 }
 
-fn micros(d: Duration) -> u64 {
+pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 

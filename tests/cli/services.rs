@@ -333,3 +333,57 @@ fn a_task_that_needs_a_service_starts_it_waits_for_ready_and_stops_it_after() {
     assert!(alive(pids[1]), "the supervisor's service keeps running after the run");
     volley(&test, &["down"]).code(0);
 }
+
+#[test]
+fn a_failing_healthcheck_after_ready_restarts_the_service_per_policy() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let (port, closed) = (free_port(), free_port());
+    let toml = format!(
+        "[services.api]\nrun = \"{}\"\nready = {{ tcp = \"127.0.0.1:{port}\", interval = \"20ms\" }}\nhealthcheck = {{ tcp = \"127.0.0.1:{closed}\", interval = \"100ms\", retries = 2 }}\nrestart = \"on-failure\"\nmax_restarts = 1\nrestart_delay = \"50ms\"\n",
+        service("api", &format!("--port {port}"))
+    );
+    let test = Test::with_toml(&toml);
+    let _cleanup = Cleanup(&test);
+    volley(&test, &["up", "-d"]).code(0).stdout_has("api ready");
+    let state = || {
+        let status = volley(&test, &["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap_or_default();
+        json["services"]["services"][0].clone()
+    };
+    assert!(
+        wait_for(Duration::from_secs(15), || state()["state"] == "failed"),
+        "liveness failures end in `failed`: {}",
+        state()
+    );
+    assert_eq!(count(&events(&test), "api", "spawned"), 2, "one restart, then failed");
+    let last = state();
+    assert_eq!(last["restarts"], 1);
+    assert_eq!(last["last_probe"]["ok"], false);
+    volley(&test, &["logs", "api"]).code(0);
+}
+
+#[test]
+fn a_second_interrupt_kills_stubborn_services_at_once() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let toml = format!(
+        "[services.stubborn]\nrun = \"{}\"\nready = {{ log = \"^ready\" }}\nstop_timeout = \"60s\"\n",
+        service("stubborn", "--ignore-term")
+    );
+    let test = Test::with_toml(&toml).args(&["up"]);
+    let _cleanup = Cleanup(&test);
+    let mut up = test.spawn();
+    assert!(wait_for(Duration::from_secs(20), || test.read("volley.stdout").contains("✓ stubborn ready")));
+    let pids = read_pids(&test.path("pids"));
+    signal(up.id(), libc::SIGINT);
+    assert!(wait_for(Duration::from_secs(5), || test.read("volley.stdout").contains("ignoring SIGTERM")));
+    assert!(up.try_wait().expect("wait").is_none(), "the first interrupt waits for the stop timeout");
+    let started = std::time::Instant::now();
+    signal(up.id(), libc::SIGINT);
+    assert_eq!(wait_exit(&mut up, Duration::from_secs(10)), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(5), "the second interrupt does not wait");
+    assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))));
+}

@@ -150,6 +150,12 @@ impl Board {
         self.entries.iter().any(|e| e.state.is_running() || e.restart_pending || e.manual_restart)
     }
 
+    /// A service is wanted but failed for good: someone should see it (`status`)
+    /// before it is brought down.
+    pub fn holds_failed(&self) -> bool {
+        self.entries.iter().any(|e| e.wanted && e.state == ServiceState::Failed && !e.restart_pending)
+    }
+
     /// `volley up`: want `roots` and their deps; start what can start. A service
     /// that failed for good or was stopped is given a fresh start.
     pub fn up(&mut self, roots: &[usize]) -> Vec<Action> {

@@ -290,6 +290,18 @@ fn up_again_after_a_failure_gives_a_fresh_start() {
     board.up(&[0]);
     board.exited(0, false);
     assert_eq!(board.progress(&[0]), Progress::Failed(0));
+    assert!(board.holds_failed() && !board.is_active());
     assert_eq!(board.up(&[0]), vec![Action::Start(0)]);
     assert_eq!(board.progress(&[0]), Progress::Waiting);
+}
+
+#[test]
+fn down_releases_a_failed_service() {
+    let mut board = Board::new(vec![spec(&[])]);
+    board.up(&[0]);
+    board.exited(0, false);
+    assert!(board.holds_failed());
+    let (set, actions) = board.down(&[0]);
+    assert_eq!((set, actions), (vec![0], Vec::new()));
+    assert!(!board.holds_failed());
 }
