@@ -1,13 +1,16 @@
 //! [`ProcfsReader`]: the Linux [`ResourceReader`], reading `/proc`.
 //!
-//! One pass lists `/proc` once and reads each process's `stat` into one reused
-//! buffer: that file is read for every process on the machine each tick, so it is
-//! parsed by hand ([`parse_stat`]) instead of through `procfs::process::Stat`, which
-//! allocates a few strings per process (see the `per_tick_cost` measurement in
-//! `sampler.rs`). The rarer files (`io` of our own processes, `meminfo`, `loadavg`)
-//! go through procfs. A process that exits between the listing and the read is
-//! simply missing from the pass.
+//! A full pass lists `/proc` once and reads each process's `stat` into one reused
+//! buffer; a tree walk reads only the given processes and, through
+//! `/proc/<pid>/task/<tid>/children` (every thread: children belong to the thread
+//! that forked them), their descendants. `stat` is the hot file, so it is parsed by
+//! hand ([`parse_stat`]) instead of through `procfs::process::Stat`, which allocates
+//! a few strings per process (see the `per_tick_cost` measurement in `sampler.rs`).
+//! The rarer files (`io` of our own processes, `meminfo`, `loadavg`) go through
+//! procfs. A process that exits between the listing and the read is simply missing
+//! from the pass.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,11 @@ pub struct ProcfsReader {
     disk_path: PathBuf,
     buffer: Vec<u8>,
     path: String,
+    /// Tree walks: pids already read this walk, and pids still to read.
+    seen: HashSet<u32>,
+    queue: Vec<u32>,
+    /// `false` once a kernel without `CONFIG_PROC_CHILDREN` showed itself.
+    children_files: bool,
 }
 
 impl ProcfsReader {
@@ -33,8 +41,70 @@ impl ProcfsReader {
             page_size: procfs::page_size(),
             ticks_per_second: procfs::ticks_per_second().max(1),
             disk_path,
-            buffer: Vec::with_capacity(1024),
-            path: String::with_capacity(32),
+            buffer: vec![0; 1024],
+            path: String::with_capacity(64),
+            seen: HashSet::new(),
+            queue: Vec::new(),
+            children_files: true,
+        }
+    }
+
+    /// Reads `self.path` into the buffer with plain `read`s: `read_to_end` would first
+    /// ask the file's size (a `statx` and an `lseek` per file, and /proc says 0).
+    fn read_path(&mut self) -> std::io::Result<usize> {
+        let mut file = File::open(&self.path)?;
+        let mut filled = 0;
+        loop {
+            if filled == self.buffer.len() {
+                self.buffer.resize(self.buffer.len() * 2, 0);
+            }
+            let room = self.buffer.len() - filled;
+            match file.read(&mut self.buffer[filled..]) {
+                // /proc generates the whole file in one read when it fits.
+                Ok(n) if n < room => return Ok(filled + n),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Queues the children of every thread of `pid`. `false` if this kernel has no
+    /// `children` files.
+    fn queue_children(&mut self, pid: u32, threads: u32) -> bool {
+        use std::fmt::Write as _;
+        if threads <= 1 {
+            // The usual case: the only thread's id is the pid; no need to list them.
+            return self.queue_thread_children(pid, pid);
+        }
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/task");
+        let Ok(threads) = std::fs::read_dir(&self.path) else { return true };
+        for thread in threads.flatten() {
+            let Some(tid) = thread.file_name().to_str().and_then(|t| t.parse().ok()) else { continue };
+            if !self.queue_thread_children(pid, tid) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn queue_thread_children(&mut self, pid: u32, tid: u32) -> bool {
+        use std::fmt::Write as _;
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/task/{tid}/children");
+        match self.read_path() {
+            Ok(len) => {
+                let text = std::str::from_utf8(&self.buffer[..len]).unwrap_or("");
+                self.queue.extend(text.split_ascii_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                true
+            }
+            // The thread exists but has no `children` file: a kernel without
+            // CONFIG_PROC_CHILDREN.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                !Path::new(&self.path).parent().is_some_and(Path::exists)
+            }
+            Err(_) => true, // the thread or the process is gone
         }
     }
 
@@ -42,9 +112,8 @@ impl ProcfsReader {
         use std::fmt::Write as _;
         self.path.clear();
         let _ = write!(self.path, "/proc/{pid}/stat");
-        self.buffer.clear();
-        File::open(&self.path).ok()?.read_to_end(&mut self.buffer).ok()?;
-        parse_stat(&self.buffer, self.page_size)
+        let len = self.read_path().ok()?;
+        parse_stat(&self.buffer[..len], self.page_size)
     }
 }
 
@@ -65,8 +134,37 @@ impl ResourceReader for ProcfsReader {
         }
     }
 
+    fn trees(&mut self, roots: &[u32], table: &mut Vec<ProcessEntry>) -> bool {
+        if !self.children_files {
+            return false;
+        }
+        table.clear();
+        self.seen.clear();
+        self.queue.clear();
+        self.queue.extend_from_slice(roots);
+        while let Some(pid) = self.queue.pop() {
+            if !self.seen.insert(pid) {
+                continue;
+            }
+            let Some(process) = self.read_stat(pid) else { continue };
+            table.push(process);
+            if !self.queue_children(pid, process.threads) {
+                self.children_files = false;
+                return false;
+            }
+        }
+        true
+    }
+
     fn io(&mut self, pid: u32) -> Option<IoBytes> {
-        let io = procfs::process::Process::new(pid as i32).ok()?.io().ok()?;
+        use procfs::FromBufRead;
+        use std::fmt::Write as _;
+        // Our buffer and procfs's parser: `Process::new(pid).io()` would open the
+        // process directory first, twice the system calls for every member each tick.
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/io");
+        let len = self.read_path().ok()?;
+        let io = procfs::process::Io::from_buf_read(&self.buffer[..len]).ok()?;
         Some(IoBytes { read: io.read_bytes, written: io.write_bytes })
     }
 

@@ -29,6 +29,10 @@ pub trait ResourceReader: Send {
     fn ticks_per_second(&self) -> u64;
     /// Replaces `table` with every process visible now.
     fn processes(&mut self, table: &mut Vec<ProcessEntry>);
+    /// Replaces `table` with `roots` and all their descendants (found through
+    /// parent-child links, not by scanning every process). `false`: this system
+    /// cannot walk trees; use [`Self::processes`].
+    fn trees(&mut self, roots: &[u32], table: &mut Vec<ProcessEntry>) -> bool;
     /// One process's IO counters, if readable (hardened kernels may refuse).
     fn io(&mut self, pid: u32) -> Option<IoBytes>;
     fn machine(&mut self) -> Machine;

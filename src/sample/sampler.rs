@@ -151,6 +151,12 @@ fn sample_loop(
     }
 }
 
+/// A full scan of `/proc` at most this often; in between, a tick walks only our
+/// trees from their leaders and the members seen last time. The full scan finds
+/// group members that were orphaned (re-parented out of the tree) before any walk
+/// saw them; once seen, a member is followed by pid.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(1);
+
 /// The work of one tick, with buffers kept from one tick to the next.
 struct Pass {
     reader: Box<dyn ResourceReader>,
@@ -162,6 +168,10 @@ struct Pass {
     /// that last saw it (entries of attempts no longer watched are dropped).
     last: HashMap<AttemptId, (u64, Instant, u64)>,
     passes: u64,
+    last_full_scan: Option<Instant>,
+    /// Pids attributed to an attempt in the last pass, and the roots of a walk.
+    members: Vec<u32>,
+    roots: Vec<u32>,
 }
 
 impl Pass {
@@ -174,15 +184,31 @@ impl Pass {
             leaders: Vec::new(),
             last: HashMap::new(),
             passes: 0,
+            last_full_scan: None,
+            members: Vec::new(),
+            roots: Vec::new(),
         }
     }
 
     fn sample(&mut self, now: Instant) -> Tick {
         self.passes += 1;
-        self.reader.processes(&mut self.table);
         self.leaders.clear();
         self.leaders.extend(self.watched.iter().map(|(_, w)| w.pid));
+        let full_due =
+            self.last_full_scan.is_none_or(|at| now.saturating_duration_since(at) >= FULL_SCAN_EVERY);
+        let walked = !full_due && {
+            self.roots.clear();
+            self.roots.extend_from_slice(&self.leaders);
+            self.roots.extend_from_slice(&self.members);
+            self.reader.trees(&self.roots, &mut self.table)
+        };
+        if !walked {
+            self.reader.processes(&mut self.table);
+            self.last_full_scan = Some(now);
+        }
         let owner = self.attribution.attribute(&self.table, &self.leaders);
+        self.members.clear();
+        self.members.extend(self.table.iter().zip(owner).filter(|(_, o)| o.is_some()).map(|(e, _)| e.pid));
         let sums = totals(&self.table, owner, self.leaders.len());
         let mut io = vec![(None::<u64>, None::<u64>); self.leaders.len()];
         for (entry, owner) in self.table.iter().zip(owner) {

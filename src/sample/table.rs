@@ -22,6 +22,8 @@ pub struct ProcessEntry {
     /// (the child's ticks move into its parent's `cutime`).
     pub cpu_ticks: u64,
     pub rss_bytes: u64,
+    /// Number of threads (a tree walk lists them only when there are several).
+    pub threads: u32,
 }
 
 /// Reusable buffers for [`Attribution::attribute`]: a pass allocates nothing once
@@ -107,7 +109,7 @@ pub fn parse_stat(text: &[u8], page_size: u64) -> Option<ProcessEntry> {
     let pid = std::str::from_utf8(&text[..open]).ok()?.trim().parse().ok()?;
     let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
     // After the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15) cutime(16)
-    // cstime(17) … rss(24), so field n is at index n - 3 here.
+    // cstime(17) … num_threads(20) … rss(24); `nth(k)` skips k fields.
     let mut fields = rest.split_ascii_whitespace();
     let mut field = |skip: usize| fields.nth(skip);
     let _state = field(0)?;
@@ -117,13 +119,15 @@ pub fn parse_stat(text: &[u8], page_size: u64) -> Option<ProcessEntry> {
     let system: u64 = field(0)?.parse().ok()?;
     let children_user: i64 = field(0)?.parse().ok()?;
     let children_system: i64 = field(0)?.parse().ok()?;
-    let rss_pages: i64 = field(6)?.parse().ok()?;
+    let threads: u32 = field(2)?.parse().ok()?;
+    let rss_pages: i64 = field(3)?.parse().ok()?;
     Some(ProcessEntry {
         pid,
         ppid: u32::try_from(parent).unwrap_or(0),
         pgid: u32::try_from(group).unwrap_or(0),
         cpu_ticks: user + system + children_user.max(0) as u64 + children_system.max(0) as u64,
         rss_bytes: rss_pages.max(0) as u64 * page_size,
+        threads,
     })
 }
 
@@ -132,7 +136,14 @@ mod tests {
     use super::*;
 
     fn p(pid: u32, parent: u32, group: u32, rss_mib: u64) -> ProcessEntry {
-        ProcessEntry { pid, ppid: parent, pgid: group, cpu_ticks: u64::from(pid), rss_bytes: rss_mib << 20 }
+        ProcessEntry {
+            pid,
+            ppid: parent,
+            pgid: group,
+            cpu_ticks: u64::from(pid),
+            rss_bytes: rss_mib << 20,
+            threads: 1,
+        }
     }
 
     fn owners(table: &[ProcessEntry], leaders: &[u32]) -> Vec<(u32, Option<usize>)> {
@@ -219,7 +230,14 @@ mod tests {
         let entry = parse_stat(line, 4096).expect("parses");
         assert_eq!(
             entry,
-            ProcessEntry { pid: 4242, ppid: 4200, pgid: 4242, cpu_ticks: 27, rss_bytes: 256 * 4096 }
+            ProcessEntry {
+                pid: 4242,
+                ppid: 4200,
+                pgid: 4242,
+                cpu_ticks: 27,
+                rss_bytes: 256 * 4096,
+                threads: 1
+            }
         );
     }
 
@@ -239,5 +257,6 @@ mod tests {
         let entry = parse_stat(&text, 4096).expect("parses");
         assert_eq!(entry.pid, std::process::id());
         assert!(entry.rss_bytes > 0);
+        assert!(entry.threads >= 1);
     }
 }
