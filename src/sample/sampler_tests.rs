@@ -190,6 +190,15 @@ fn the_thread_ticks_only_while_attempts_run() {
     assert!(dropped.elapsed() < Duration::from_secs(1), "drop wakes and joins the thread");
 }
 
+/// This thread's CPU time, not wall time: the machine is shared and noisy.
+#[cfg(target_os = "linux")]
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// The cost of one pass over this machine's `/proc` (hand-parsed `stat`, as the
 /// sampler does) next to the same table built with `procfs::process::all_processes`.
 /// Run: `cargo test --release --lib per_tick_cost -- --ignored --nocapture`.
@@ -201,20 +210,13 @@ fn per_tick_cost() {
     let mut reader = ProcfsReader::new(std::env::temp_dir());
     let mut table = Vec::new();
     let mut attribution = Attribution::default();
-    // This thread's CPU time, not wall time: the machine is shared and noisy.
-    fn cpu_time() -> Duration {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime writes one timespec we own.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
     let rounds: u32 = 2_000;
     let started = cpu_time();
     for _ in 0..rounds {
         reader.processes(&mut table);
         let _ = attribution.attribute(&table, &[std::process::id()]);
     }
-    let ours = (cpu_time() - started) / rounds;
+    let ours = cpu_time().saturating_sub(started) / rounds;
     // A walk of a small tree: this test process and a child shell with its sleep.
     let mut child = std::process::Command::new("sh").args(["-c", "sleep 30; true"]).spawn().expect("sh");
     std::thread::sleep(Duration::from_millis(50));
@@ -223,14 +225,14 @@ fn per_tick_cost() {
     for _ in 0..rounds {
         assert!(reader.trees(&[child.id()], &mut walked));
     }
-    let walk = (cpu_time() - started) / rounds;
+    let walk = cpu_time().saturating_sub(started) / rounds;
     let _ = child.kill();
     let _ = child.wait();
     let machine_started = cpu_time();
     for _ in 0..rounds {
         let _ = reader.machine();
     }
-    let machine = (cpu_time() - machine_started) / rounds;
+    let machine = cpu_time().saturating_sub(machine_started) / rounds;
     let started = cpu_time();
     let mut count = 0;
     for _ in 0..rounds / 4 {
@@ -239,7 +241,7 @@ fn per_tick_cost() {
             .filter_map(|p| p.ok()?.stat().ok())
             .count();
     }
-    let with_procfs = (cpu_time() - started) / (rounds / 4);
+    let with_procfs = cpu_time().saturating_sub(started) / (rounds / 4);
     println!(
         "{} processes: full scan + attribution {ours:?} CPU per pass (procfs Stat: {with_procfs:?}, {count} read); \
          walk of a {}-process tree {walk:?}; machine figures {machine:?}",
