@@ -98,11 +98,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// The socket, and the control channel fed by it and by signals.
 struct Wired {
-    _bound: crate::service::Bound,
+    bound: crate::service::Bound,
+    server: tokio::task::AbortHandle,
     /// Kept so the channel stays open while the socket may still send.
     _control_tx: mpsc::UnboundedSender<Control>,
     control_rx: Option<mpsc::UnboundedReceiver<Control>>,
     in_flight: Arc<InFlight>,
+}
+
+impl Wired {
+    /// No new clients (they would reach a supervisor that is exiting), then deliver
+    /// the answers still being written (`down`'s, typically).
+    async fn finish(&self) {
+        self.server.abort();
+        self.bound.close_socket();
+        self.in_flight.drain(ANSWER_DRAIN).await;
+    }
 }
 
 /// How long a supervisor that is done waits for its last answers to be written.
@@ -118,7 +129,7 @@ fn wire(paths: &SupervisorPaths) -> Result<Wired, CliError> {
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (requests_tx, mut requests_rx) = mpsc::unbounded_channel();
     let in_flight = Arc::new(InFlight::default());
-    tokio::spawn(serve(listener, requests_tx, Arc::clone(&in_flight)));
+    let server = tokio::spawn(serve(listener, requests_tx, Arc::clone(&in_flight))).abort_handle();
     let forward = control_tx.clone();
     tokio::spawn(async move {
         while let Some((request, reply)) = requests_rx.recv().await {
@@ -144,7 +155,7 @@ fn wire(paths: &SupervisorPaths) -> Result<Wired, CliError> {
             }
         }
     });
-    Ok(Wired { _bound: bound, _control_tx: control_tx, control_rx: Some(control_rx), in_flight })
+    Ok(Wired { bound, _control_tx: control_tx, control_rx: Some(control_rx), in_flight, server })
 }
 
 fn foreground(
@@ -167,7 +178,7 @@ fn foreground(
         let roots = supervisor.resolve(names).map_err(CliError::usage)?;
         supervisor.start_required(&roots);
         let ending = supervisor.run(control_rx).await;
-        wired.in_flight.drain(ANSWER_DRAIN).await;
+        wired.finish().await;
         recorder.borrow_mut().finish(match ending {
             Ending::Stopped => RunStatus::Succeeded,
             Ending::Interrupted => RunStatus::Interrupted,
@@ -202,13 +213,16 @@ fn detach(
     _color: bool,
 ) -> Result<i32, CliError> {
     let started = Instant::now();
-    let mut client = match Client::connect(paths) {
-        Some(client) => client,
-        None => spawn_supervisor(project, paths)?,
+    let request = Request::Up { names: names.to_vec() };
+    // A supervisor that was exiting as we connected drops the connection: start a
+    // new one then.
+    let existing = Client::connect(paths).and_then(|mut client| client.request(request.clone()).ok());
+    let response = match existing {
+        Some(response) => response,
+        None => spawn_supervisor(project, paths)?
+            .request(request)
+            .map_err(|e| CliError::Runtime(format!("the supervisor did not answer: {e}")))?,
     };
-    let response = client
-        .request(Request::Up { names: names.to_vec() })
-        .map_err(|e| CliError::Runtime(format!("the supervisor did not answer: {e}")))?;
     print_up(&response, started.elapsed())
 }
 
@@ -313,7 +327,7 @@ pub fn supervisor_main(cli: &Cli) -> Result<i32, CliError> {
         supervisor.linger_until_first_request(SOCKET_WAIT);
         supervisor.keep_failed_services();
         let ending = supervisor.run(control_rx).await;
-        wired.in_flight.drain(ANSWER_DRAIN).await;
+        wired.finish().await;
         recorder.borrow_mut().finish(if matches!(ending, Ending::Interrupted) {
             RunStatus::Interrupted
         } else {

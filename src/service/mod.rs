@@ -11,6 +11,7 @@ pub mod pids;
 mod probe;
 mod probing;
 mod socket;
+mod stop_target;
 mod supervisor;
 
 pub use log_file::{LogFile, log_file_keep, log_path, logs_dir};

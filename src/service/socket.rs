@@ -26,6 +26,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_LINE: usize = 1 << 20;
 /// `sun_path` capacity on Linux, without the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
+/// How long a new supervisor waits for one that is shutting down to release the lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestLine {
@@ -132,6 +134,13 @@ pub struct Bound {
     _lock: File,
 }
 
+impl Bound {
+    /// Stops new clients from reaching a supervisor that is about to exit.
+    pub fn close_socket(&self) {
+        let _ = std::fs::remove_file(&self.paths.socket);
+    }
+}
+
 impl Drop for Bound {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.paths.socket);
@@ -174,8 +183,14 @@ pub fn bind(paths: &SupervisorPaths) -> Result<(Bound, UnixListener), SocketErro
         .write(true)
         .open(&paths.lock)
         .map_err(io_error("cannot open", &paths.lock))?;
-    if lock.try_lock().is_err() {
-        return Err(SocketError::AlreadyRunning);
+    // A supervisor that is shutting down has closed its socket but may hold the lock
+    // for a moment longer: wait for it then, not when one is serving.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    while lock.try_lock().is_err() {
+        if StdUnixStream::connect(&paths.socket).is_ok() || std::time::Instant::now() > deadline {
+            return Err(SocketError::AlreadyRunning);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let dir = paths.socket.parent().unwrap_or(Path::new("/tmp"));
     std::fs::DirBuilder::new()

@@ -25,7 +25,7 @@ use volley_core::services::{Action, Board, BoardSpec, Progress, ServiceEvent, Se
 use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
 use super::probe::{ProbeContext, ProbeResult};
 use super::socket::{FailedService, Request, Response, StopReport};
-use super::{pids, probing};
+use super::{pids, probing, stop_target};
 
 mod events;
 mod requests;
@@ -372,7 +372,15 @@ impl Supervisor {
             self.observer.event(&ServiceEvent::ServiceStopping { name: live.name.clone() });
         }
         let signal = signal_number(live.spec.stop_signal);
-        self.exec.signal(key, signal);
+        let children =
+            live.pid.map(|pid| stop_target::wrapper_children(pid, &self.shell)).unwrap_or_default();
+        if children.is_empty() {
+            self.exec.signal(key, signal);
+        } else {
+            for child in children {
+                stop_target::signal_process(child, signal);
+            }
+        }
         let attempt = live.attempt;
         let timeout = live.spec.stop_timeout.unwrap_or(Duration::ZERO);
         let tx = self.notes_tx.clone();

@@ -387,3 +387,21 @@ fn a_second_interrupt_kills_stubborn_services_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5), "the second interrupt does not wait");
     assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))));
 }
+
+#[test]
+fn a_service_under_a_waiting_shell_still_gets_its_graceful_stop() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    // `; true` keeps the shell as the service's parent, whatever the shell.
+    let toml = format!(
+        "[services.slow]\nrun = \"python3 {SERVICE_PY} --name slow --events-file events --stop-delay 0.4; true\"\nready = {{ log = \"^ready\" }}\n"
+    );
+    let test = Test::with_toml(&toml);
+    let _cleanup = Cleanup(&test);
+    volley(&test, &["up", "-d"]).code(0);
+    let down = volley(&test, &["down"]);
+    down.code(0);
+    assert_eq!(count(&events(&test), "slow", "stopped"), 1, "it finished its own shutdown: {}", down.stdout);
+    assert!(!down.stdout.contains("killed"), "{}", down.stdout);
+}
