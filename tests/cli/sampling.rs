@@ -75,22 +75,23 @@ fn a_grandchild_that_left_the_group_counts_toward_the_tree() {
     let peak: i64 = one(&conn, "SELECT peak_rss_bytes FROM attempts WHERE name = 'tree'");
     assert!((75 * MIB..400 * MIB).contains(&peak), "peak {peak} bytes");
     let busiest: f64 = one(&conn, "SELECT max(cpu_percent) FROM samples WHERE name = 'tree'");
-    assert!((40.0..=220.0).contains(&busiest), "a spinning grandchild shows as CPU: {busiest}%");
+    // Generous: on a loaded machine the spinner may get a fraction of a core; the
+    // shells and `setsid` alone would show 0.
+    assert!((10.0..=220.0).contains(&busiest), "a spinning grandchild shows as CPU: {busiest}%");
 }
 
 #[test]
 fn a_task_over_its_budget_is_flagged_while_it_runs() {
     let toml =
-        "[settings]\nsample_interval = \"1s\"\n\n[tasks.slow]\nrun = \"sleep 2\"\nbudget = \"300ms\"\n";
+        "[settings]\nsample_interval = \"1s\"\n\n[tasks.slow]\nrun = \"sleep 4\"\nbudget = \"300ms\"\n";
     let test = Test::with_toml(toml).args(&["run"]);
     let mut child = test.spawn();
     // The alert comes from a timer, not the (1 s) sample tick, and before the task ends.
-    let flagged =
-        wait_for(Duration::from_millis(1_500), || test.read("volley.stdout").contains("over its budget"));
+    let flagged = wait_for(Duration::from_secs(3), || test.read("volley.stdout").contains("over its budget"));
     let still_running = child.try_wait().expect("try_wait").is_none();
     let status = child.wait().expect("wait");
     let stdout = test.read("volley.stdout");
-    assert!(flagged, "no live budget alert within 1.5 s:\n{stdout}");
+    assert!(flagged, "no live budget alert within 3 s:\n{stdout}");
     assert!(still_running, "volley ended before the alert was checked:\n{stdout}");
     assert_eq!(status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("⚠ slow is over its budget of 0.3s and still running"), "{stdout}");
@@ -106,7 +107,7 @@ fn a_task_over_its_budget_is_flagged_while_it_runs() {
         .expect("one alert row");
     assert_eq!((kind.as_str(), name.as_str()), ("budget", "slow"));
     assert!(
-        (threshold - 300_000.0).abs() < 1.0 && value > threshold && value < 1_500_000.0,
+        (threshold - 300_000.0).abs() < 1.0 && value > threshold && value < 3_000_000.0,
         "{value} / {threshold}"
     );
 }
