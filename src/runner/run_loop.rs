@@ -26,6 +26,8 @@ use super::plan::RunPlan;
 use super::timers::{Timer, Timers};
 use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest};
 
+mod stopping;
+
 /// Everything about a run that is not the plan.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -479,109 +481,6 @@ impl<'s> Runner<'s> {
         // Silent tasks have no log file; only point at one that was written.
         let path = crate::logs::log_path(dir, name);
         path.exists().then(|| path.display().to_string())
-    }
-
-    fn fire_due_timers(&mut self) {
-        while let Some(timer) = self.timers.pop_due(Instant::now()) {
-            match timer {
-                Timer::Timeout { key, attempt } => {
-                    let kill_at = Instant::now() + self.options.kill_timeout;
-                    let Some(holder) = self.holders.get_mut(&key) else { continue };
-                    if holder.attempt != attempt || !holder.running || holder.interrupted {
-                        continue;
-                    }
-                    holder.timed_out = true;
-                    self.executor.signal(key, libc::SIGTERM);
-                    self.timers.set(kill_at, Timer::Kill { key, attempt });
-                }
-                Timer::Kill { key, attempt } => {
-                    if self.holders.get(&key).is_some_and(|h| h.attempt == attempt && h.running) {
-                        self.executor.signal(key, libc::SIGKILL);
-                    }
-                }
-                Timer::Retry { key, attempt } => {
-                    if self.holders.get(&key).is_some_and(|h| h.attempt == attempt && !h.running) {
-                        self.start_attempt(key);
-                    }
-                }
-                Timer::Alert => {
-                    let (alerts, next) = self.monitoring.due(self.t_us());
-                    for alert in &alerts {
-                        self.emit(alert);
-                    }
-                    if let Some(at_us) = next {
-                        self.timers.set(self.start + Duration::from_micros(at_us), Timer::Alert);
-                    }
-                }
-            }
-        }
-    }
-
-    /// `--halt now`: start nothing new and stop what runs, as for an interrupt, but
-    /// the run ends as failed rather than interrupted.
-    fn halt(&mut self) {
-        self.scheduler.stop_starting();
-        let kill_at = Instant::now() + self.options.kill_timeout;
-        for (key, holder) in &mut self.holders {
-            if holder.running && !holder.interrupted {
-                holder.interrupted = true;
-                self.executor.signal(*key, libc::SIGTERM);
-                self.timers.set(kill_at, Timer::Kill { key: *key, attempt: holder.attempt });
-            }
-        }
-    }
-
-    /// First interrupt: start nothing new, SIGTERM every group, SIGKILL after the
-    /// grace period. Second: SIGKILL at once.
-    fn on_interrupt(&mut self, signal_name: &str) {
-        self.interrupts += 1;
-        if self.interrupts > 1 {
-            self.executor.kill_all(libc::SIGKILL);
-            return;
-        }
-        self.scheduler.stop_starting();
-        let t_us = self.t_us();
-        self.emit(&Event::Interrupting { t_us, signal: signal_name.to_string() });
-        let kill_at = Instant::now() + self.options.kill_timeout;
-        let mut waiting_to_retry = Vec::new();
-        for (key, holder) in &mut self.holders {
-            holder.interrupted = true;
-            if holder.running {
-                self.executor.signal(*key, libc::SIGTERM);
-                self.timers.set(kill_at, Timer::Kill { key: *key, attempt: holder.attempt });
-            } else {
-                waiting_to_retry.push(*key);
-            }
-        }
-        waiting_to_retry.sort();
-        for key in waiting_to_retry {
-            // Its next attempt never started: the task ends here, interrupted.
-            if let Decision::Finished(finished) =
-                self.scheduler.attempt_finished(key, AttemptResult::Interrupted)
-            {
-                self.task_finished(key, &finished);
-            }
-        }
-    }
-
-    fn report_not_started(&mut self) {
-        let t_us = self.t_us();
-        for unit in self.scheduler.not_started() {
-            let key = TaskKey { unit, instance: 0 };
-            let name = self.name(key);
-            self.emit(&Event::TaskFinished {
-                t_us,
-                key,
-                name,
-                status: TaskStatus::NotStarted,
-                duration_us: 0,
-                attempts: 0,
-                allowed_failure: false,
-                flaky: false,
-                needs: None,
-                log: None,
-            });
-        }
     }
 }
 
