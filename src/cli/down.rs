@@ -15,10 +15,17 @@ pub fn down(cli: &Cli, args: &DownArgs) -> Result<i32, CliError> {
     up::check_names(&project, &args.names)?;
     let paths = SupervisorPaths::new(&project.settings.state_dir);
     let Some(mut client) = Client::connect(&paths) else {
-        let (removed, killed) = pids::clean_stale(&paths.pids);
+        let (removed, orphans) = pids::clean_stale(&paths.pids, true);
         println!("no services are running (no supervisor for this project)");
-        if removed > 0 {
-            println!("removed {removed} stale PID file(s); killed {killed} left-over process group(s)");
+        for orphan in &orphans {
+            println!(
+                "killed pid {} left over from a supervisor that died ({})",
+                orphan.pid,
+                orphan.path.display()
+            );
+        }
+        if removed > orphans.len() {
+            println!("removed {} stale PID file(s)", removed - orphans.len());
         }
         return Ok(exit::SUCCESS);
     };

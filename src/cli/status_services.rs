@@ -16,6 +16,9 @@ use crate::sample::{Attribution, ProcessEntry, system_reader, totals};
 use crate::service::{Client, Request, Response, ServiceReport, SupervisorPaths, pids};
 use crate::ui::format_duration;
 
+/// How long a supervisor may take to answer `status`.
+const STATUS_WAIT: Duration = Duration::from_secs(5);
+
 /// The window over which CPU use is measured.
 const CPU_WINDOW: Duration = Duration::from_millis(100);
 
@@ -27,19 +30,28 @@ struct Usage {
 
 pub fn section(project: &Project) -> Result<Section, CliError> {
     let paths = SupervisorPaths::new(&project.settings.state_dir);
-    let answer = Client::connect(&paths).map(|mut client| client.request(Request::Status));
+    let answer = Client::connect(&paths).map(|mut client| {
+        client.set_timeout(STATUS_WAIT)?;
+        client.request(Request::Status)
+    });
     let (supervisor_pid, services) = match answer {
         None => {
-            let (removed, _) = pids::clean_stale(&paths.pids);
+            let (removed, orphans) = pids::clean_stale(&paths.pids, false);
             let mut text = "services: no supervisor is running (start one with `volley up -d`)\n".to_owned();
             if removed > 0 {
                 let _ = writeln!(text, "  removed {removed} stale PID file(s)");
             }
-            return Ok(Section {
-                key: "services",
-                text,
-                json: json!({ "supervisor": null, "services": [] }),
-            });
+            for orphan in &orphans {
+                let _ = writeln!(
+                    text,
+                    "  pid {} is still running from a supervisor that died ({}); `volley down` stops it",
+                    orphan.pid,
+                    orphan.path.display()
+                );
+            }
+            let orphans: Vec<u32> = orphans.iter().map(|o| o.pid).collect();
+            let json = json!({ "supervisor": null, "services": [], "orphans": orphans });
+            return Ok(Section { key: "services", text, json });
         }
         Some(Ok(Response::Status { supervisor_pid, services })) => (supervisor_pid, services),
         Some(Ok(other)) => {

@@ -82,6 +82,7 @@ fn options(project: &Project, run_id: &str) -> Result<SupervisorOptions, CliErro
         state_dir: project.settings.state_dir.clone(),
         envs: project.services.iter().map(|s| base.for_task(&s.env, &s.name, run_id)).collect(),
         watchdog_exe: std::env::current_exe().ok(),
+        write_pids: true,
     })
 }
 

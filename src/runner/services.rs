@@ -78,6 +78,7 @@ impl RunServices {
             state_dir: project.settings.state_dir.clone(),
             envs: project.services.iter().map(|s| base.for_task(&s.env, &s.name, run_id)).collect(),
             watchdog_exe: std::env::current_exe().ok(),
+            write_pids: false,
         };
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (reply_tx, reply_rx) = oneshot::channel();

@@ -57,22 +57,28 @@ pub fn read_all(dir: &Path) -> Vec<PidFile> {
         .collect()
 }
 
-/// With no supervisor running, every PID file is left over. A process still ours
-/// (same pid and start time) is an orphan of a supervisor that died without its
-/// watchdog: its group is killed. Returns how many files were removed and how many
-/// orphans were killed.
-pub fn clean_stale(dir: &Path) -> (usize, usize) {
+/// With no supervisor running, every PID file is left over. Files whose process is
+/// gone (or whose pid now belongs to another process) are removed; the ones whose
+/// process is still ours (same pid and start time: an orphan of a supervisor that
+/// died with its watchdog) are returned, and with `kill` their groups are killed
+/// and their files removed too. Returns (files removed, orphans).
+pub fn clean_stale(dir: &Path, kill: bool) -> (usize, Vec<PidFile>) {
     let mut removed = 0;
-    let mut killed = 0;
+    let mut orphans = Vec::new();
     for file in read_all(dir) {
-        if file.is_ours() && crate::exec::signal_group(file.pid, libc::SIGKILL).unwrap_or(false) {
-            killed += 1;
+        if file.is_ours() {
+            if !kill {
+                orphans.push(file);
+                continue;
+            }
+            let _ = crate::exec::signal_group(file.pid, libc::SIGKILL);
+            orphans.push(file.clone());
         }
         if std::fs::remove_file(&file.path).is_ok() {
             removed += 1;
         }
     }
-    (removed, killed)
+    (removed, orphans)
 }
 
 #[cfg(test)]
@@ -98,6 +104,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         // Our own pid with a wrong start time: must not be signalled.
         std::fs::write(dir.path().join("x.pid"), format!("{} 1\n", std::process::id())).expect("write");
-        assert_eq!(clean_stale(dir.path()), (1, 0));
+        assert_eq!(clean_stale(dir.path(), true), (1, Vec::new()));
     }
 }

@@ -254,7 +254,11 @@ pub async fn serve(
 ) {
     let uid = rustix::process::getuid().as_raw();
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, typically: let some connections end first.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
         if stream.peer_cred().map(|c| c.uid()).ok() != Some(uid) {
             continue;
         }
@@ -320,6 +324,12 @@ impl Client {
     pub fn connect(paths: &SupervisorPaths) -> Option<Client> {
         let stream = StdUnixStream::connect(&paths.socket).ok()?;
         Some(Client { stream: BufReader::new(stream) })
+    }
+
+    /// Gives up on an answer after `limit` (`status` must not hang on a stuck
+    /// supervisor; `up` and `down` wait as long as probes and stop timeouts take).
+    pub fn set_timeout(&mut self, limit: std::time::Duration) -> io::Result<()> {
+        self.stream.get_ref().set_read_timeout(Some(limit))
     }
 
     /// Sends one request and waits for its answer.

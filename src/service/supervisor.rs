@@ -49,6 +49,8 @@ pub struct SupervisorOptions {
     pub envs: Vec<Vec<(OsString, OsString)>>,
     /// The volley binary for the orphan watchdog (`None`: none, for tests).
     pub watchdog_exe: Option<PathBuf>,
+    /// Write `<state_dir>/pids/NAME.pid` (the services of `volley up`).
+    pub write_pids: bool,
 }
 
 /// Something for the supervisor from outside its own processes.
@@ -133,7 +135,8 @@ pub struct Supervisor {
     notes: UnboundedReceiver<Note>,
     observer: Box<dyn Observer>,
     waiters: Vec<Waiter>,
-    pids_dir: PathBuf,
+    /// `None`: no PID files (services of a `volley run`, which no other command manages).
+    pids_dir: Option<PathBuf>,
     shell: PathBuf,
     shell_args: Vec<String>,
     interrupted: u32,
@@ -201,7 +204,7 @@ impl Supervisor {
             notes,
             observer,
             waiters: Vec::new(),
-            pids_dir: options.state_dir.join("pids"),
+            pids_dir: options.write_pids.then(|| options.state_dir.join("pids")),
             shell,
             shell_args: shell_args.to_vec(),
             interrupted: 0,
@@ -277,7 +280,9 @@ impl Supervisor {
             }
         }
         for live in &self.live {
-            pids::remove(&self.pids_dir, &live.name);
+            if let Some(dir) = &self.pids_dir {
+                pids::remove(dir, &live.name);
+            }
         }
         match failed {
             Some(failure) => Ending::Failed(failure),
@@ -342,7 +347,9 @@ impl Supervisor {
                 let live = &mut self.live[i];
                 live.pid = Some(pid);
                 live.spawned_at = Some(Instant::now());
-                let _ = pids::write(&self.pids_dir, &live.name, pid);
+                if let Some(dir) = &self.pids_dir {
+                    let _ = pids::write(dir, &live.name, pid);
+                }
                 let event =
                     ServiceEvent::ServiceStarting { name: live.name.clone(), attempt: live.attempt, pid };
                 self.observer.event(&event);

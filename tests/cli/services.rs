@@ -405,3 +405,57 @@ fn a_service_under_a_waiting_shell_still_gets_its_graceful_stop() {
     assert_eq!(count(&events(&test), "slow", "stopped"), 1, "it finished its own shutdown: {}", down.stdout);
     assert!(!down.stdout.contains("killed"), "{}", down.stdout);
 }
+
+#[test]
+fn a_log_probe_deadline_does_not_fire_once_the_service_is_ready() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let toml = format!(
+        "[services.quick]\nrun = \"{}\"\nready = {{ log = \"^ready\", timeout = \"300ms\" }}\n",
+        service("quick", "")
+    );
+    let test = Test::with_toml(&toml);
+    let _cleanup = Cleanup(&test);
+    volley(&test, &["up", "-d"]).code(0);
+    std::thread::sleep(Duration::from_millis(800));
+    let status = volley(&test, &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("status json");
+    assert_eq!(json["services"]["services"][0]["state"], "ready", "{}", status.stdout);
+    assert_eq!(count(&events(&test), "quick", "spawned"), 1);
+}
+
+/// `/proc/<pid>/stat` field 22: the process's start time in clock ticks.
+fn start_time(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let (_, rest) = stat.rsplit_once(')').expect("stat format");
+    rest.split_whitespace().nth(19).expect("start time").to_owned()
+}
+
+#[test]
+fn left_over_pid_files_are_reported_by_status_and_only_our_processes_are_killed_by_down() {
+    use std::os::unix::process::CommandExt;
+    let test = Test::with_toml("[services.db]\nrun = \"sleep 100\"\n");
+    // An orphan of a supervisor that died with its watchdog, and a file whose pid now
+    // belongs to another process (same pid, different start time).
+    let mut orphan =
+        std::process::Command::new("sleep").arg("100").process_group(0).spawn().expect("spawn sleep");
+    let mut stranger =
+        std::process::Command::new("sleep").arg("100").process_group(0).spawn().expect("spawn sleep");
+    test.write(".volley/pids/db.pid", &format!("{} {}\n", orphan.id(), start_time(orphan.id())));
+    test.write(".volley/pids/old.pid", &format!("{} 1\n", stranger.id()));
+
+    volley(&test, &["status"]).code(0).stdout_has(&format!("pid {} is still running", orphan.id()));
+    assert!(alive(orphan.id() as i32), "status never kills");
+    assert!(!test.path(".volley/pids/old.pid").exists(), "a reused pid's file is removed");
+
+    volley(&test, &["down"]).code(0).stdout_has(&format!("killed pid {}", orphan.id()));
+    let killed = wait_for(Duration::from_secs(3), || !alive(orphan.id() as i32));
+    let _ = orphan.kill();
+    let _ = orphan.wait();
+    assert!(killed, "down kills the orphan's group");
+    assert!(alive(stranger.id() as i32), "a process that is not ours is never signalled");
+    assert!(!test.path(".volley/pids/db.pid").exists());
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+}

@@ -59,7 +59,9 @@ impl Supervisor {
         for probe in live.probes.drain(..) {
             probe.abort();
         }
-        pids::remove(&self.pids_dir, &live.name);
+        if let Some(dir) = &self.pids_dir {
+            pids::remove(dir, &live.name);
+        }
         live.pid = None;
         let success = matches!(end, AttemptEnd::Exited { code: 0 });
         if state == ServiceState::Stopping {
@@ -111,6 +113,10 @@ impl Supervisor {
 
     pub(super) fn became_ready(&mut self, i: usize) {
         let live = &mut self.live[i];
+        // The readiness probe's work is done; a `log` probe's deadline must not fire.
+        for probe in live.probes.drain(..) {
+            probe.abort();
+        }
         let took = live.spawned_at.map_or(Duration::ZERO, |t| t.elapsed());
         live.time_to_ready = Some(took);
         self.observer
