@@ -2,7 +2,7 @@
 # Benchmarks volley against its peers with the shared harness (../shared/bench) and
 # measures volley's own figures; docs/benchmarks.md records the results.
 #
-# usage: scripts/bench.sh [spawn|graph|dag|output|own|all]...   (default: all)
+# usage: scripts/bench.sh [spawn|graph|dag|output|own|record|all]...   (default: all)
 # Results: the harness's tables in $BENCH_OUT (default /tmp/volley-bench-results),
 # volley's own figures on stdout. Run it on a quiet machine.
 set -euo pipefail
@@ -30,7 +30,12 @@ graph() {
 }
 
 dag() {
-    CANDIDATE="$volley run -j \"\$J\" --output quiet -f \"\$DAGDIR/volley.toml\"" bash "$bench/dag.sh" all
+    # The harness runs the candidate once untimed first, so that history exists.
+    CANDIDATE="$volley run -j \"\$J\" --output quiet -f \"\$DAGDIR/volley.toml\"" \
+        CANDIDATE_NAME="volley (history)" bash "$bench/dag.sh" all
+    # Without history: every task counts 1 s, so priorities follow the graph's shape.
+    CANDIDATE="rm -rf \"\$DAGDIR/.volley\"; $volley run -j \"\$J\" --output quiet -f \"\$DAGDIR/volley.toml\"" \
+        CANDIDATE_NAME="volley (no history)" bash "$bench/dag.sh" all
 }
 
 output() {
@@ -67,11 +72,36 @@ own() {
     rm -rf "$dir"
 }
 
+# Recording: a 2000-task run with and without history, report generation, history size.
+record() {
+    local dir
+    dir="$(mktemp -d)"
+    python3 "$bench/lib/gen_dag.py" large "$dir/on" --tasks 2000 --deps 3 --seed 7 --cmd true >/dev/null
+    cp -r "$dir/on" "$dir/off"
+    # A directory where the database file should be: volley warns once and records nothing.
+    mkdir -p "$dir/off/.volley/history.db"
+    echo "## 2000 true tasks, -j 2: recorded vs not recorded"
+    hyperfine -N -w 1 -r 10 \
+        "$volley run -j 2 --output quiet -f $dir/on/volley.toml" \
+        "$volley run -j 2 --output quiet -f $dir/off/volley.toml" 2>/dev/null | grep -E "Time|Range|±|faster"
+    echo "## volley report of that 2000-task run"
+    for format in text json html trace junit; do
+        hyperfine -N -w 2 -r 10 -n "$format" \
+            "$volley report --format $format -f $dir/on/volley.toml -o $dir/report.out" 2>/dev/null | grep -E "Time"
+    done
+    echo "## history size after 1000 runs of a 10-task project"
+    mkdir -p "$dir/small"
+    for i in $(seq 10); do printf '[tasks.t%d]\nrun = "true"\n' "$i"; done >"$dir/small/volley.toml"
+    for _ in $(seq 1000); do "$volley" run -j 2 --output quiet -f "$dir/small/volley.toml" >/dev/null; done
+    du -h "$dir/small/.volley/history.db" "$dir/on/.volley/history.db"
+    rm -rf "$dir"
+}
+
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] || [ "${targets[0]}" = all ] && targets=(own spawn graph dag output)
+[ ${#targets[@]} -eq 0 ] || [ "${targets[0]}" = all ] && targets=(own spawn graph dag output record)
 for target in "${targets[@]}"; do
     case "$target" in
-        spawn | graph | dag | output | own) "$target" ;;
-        *) echo "unknown benchmark: $target (spawn|graph|dag|output|own|all)" >&2; exit 2 ;;
+        spawn | graph | dag | output | own | record) "$target" ;;
+        *) echo "unknown benchmark: $target (spawn|graph|dag|output|own|record|all)" >&2; exit 2 ;;
     esac
 done
