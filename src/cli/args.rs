@@ -126,6 +126,10 @@ pub struct LogsArgs {
     /// How many of the last lines of each service to show first.
     #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
     pub lines: usize,
+
+    /// The task logs of a recorded run instead (an id, `last`, `-2`, …); NAMEs are tasks.
+    #[arg(long, value_name = "RUN", allow_hyphen_values = true)]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Args)]

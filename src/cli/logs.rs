@@ -1,16 +1,19 @@
 //! `volley logs [-f] [-n N] [NAME...]`: the services' output from their log files
 //! (`<state_dir>/logs/services/`), tagged `name | line` like `volley run`; `-f`
-//! keeps printing lines as the supervisor appends them, across rotations.
+//! keeps printing lines as the supervisor appends them, across rotations. With
+//! `--run RUN`, the task logs of a recorded run instead.
 
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use volley_core::event::Stream;
+use volley_core::model::Project;
 
 use super::args::{Cli, LogsArgs};
 use super::{CliError, color_choice, exit, project, up};
+use crate::record;
 use crate::service::log_path;
 use crate::ui::{self, Prefixer};
 
@@ -29,27 +32,25 @@ struct Followed {
 pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
     let color_err = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     let project = project::load(cli.file.as_deref(), color_err)?;
-    up::check_names(&project, &args.names)?;
-    let names: Vec<&str> = if args.names.is_empty() {
-        project.services.iter().map(|s| s.name.as_str()).collect()
-    } else {
-        args.names.iter().map(String::as_str).collect()
+    let sources = match &args.run {
+        Some(run) => run_sources(&project.settings.state_dir, run, &args.names)?,
+        None => {
+            up::check_names(&project, &args.names)?;
+            service_sources(&project, &args.names)
+        }
     };
     let color = ui::resolve_color(color_choice(cli.color), std::io::stdout().is_terminal());
     let mut prefixer = Prefixer::new(color);
-    for name in &names {
+    for (name, _, _) in &sources {
         prefixer.widen(name);
     }
-    let state_dir = &project.settings.state_dir;
     let mut out = Vec::new();
     let mut followed = Vec::new();
-    for name in &names {
-        let name: Arc<str> = Arc::from(*name);
+    for (name, older, current) in sources {
         let mut text = Vec::new();
-        for rotation in (1..=crate::service::log_file_keep()).rev() {
-            text.extend(std::fs::read(log_path(state_dir, &name, rotation)).unwrap_or_default());
+        for path in older {
+            text.extend(std::fs::read(path).unwrap_or_default());
         }
-        let current = log_path(state_dir, &name, 0);
         let now = std::fs::read(&current).unwrap_or_default();
         let offset = now.len() as u64;
         text.extend(now);
@@ -78,6 +79,68 @@ pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
             return Ok(exit::SUCCESS);
         }
     }
+}
+
+/// A name, its older files (oldest first) and its current file.
+type Source = (Arc<str>, Vec<PathBuf>, PathBuf);
+
+fn service_sources(project: &Project, names: &[String]) -> Vec<Source> {
+    let names: Vec<&str> = if names.is_empty() {
+        project.services.iter().map(|s| s.name.as_str()).collect()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
+    let state_dir = &project.settings.state_dir;
+    names
+        .into_iter()
+        .map(|name| {
+            let older =
+                (1..=crate::service::log_file_keep()).rev().map(|n| log_path(state_dir, name, n)).collect();
+            (Arc::from(name), older, log_path(state_dir, name, 0))
+        })
+        .collect()
+}
+
+/// The task logs of a recorded run: `RUN` is an id, `last`, `-N` or a run id
+/// string (the log directory's name).
+fn run_sources(state_dir: &Path, run: &str, names: &[String]) -> Result<Vec<Source>, CliError> {
+    let logs = state_dir.join("logs");
+    let key = if logs.join(run).is_dir() && !run.is_empty() && !run.contains('/') {
+        run.to_owned()
+    } else {
+        let selector = record::RunSelector::parse(run).ok_or_else(|| {
+            CliError::usage(format!("`{run}` is not a run: expected an id, `last`, `-N` or a run id string"))
+                .with_help("`volley history` lists the recorded runs with their ids")
+        })?;
+        let conn = record::open_for_reading(state_dir)
+            .ok_or_else(|| CliError::usage(format!("no history in {}", state_dir.display())))?;
+        let failed = |e: rusqlite::Error| CliError::Runtime(format!("cannot read the history: {e}"));
+        let id = record::resolve_run(&conn, selector)
+            .map_err(failed)?
+            .ok_or_else(|| CliError::usage(format!("no run `{run}` in the history")))?;
+        conn.query_row("SELECT run_key FROM runs WHERE id = ?1", [id], |row| row.get(0)).map_err(failed)?
+    };
+    let dir = logs.join(&key);
+    let mut sources: Vec<Source> = if names.is_empty() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "log"));
+        files
+            .into_iter()
+            .map(|p| {
+                let name = p.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                (Arc::from(name.as_str()), Vec::new(), p)
+            })
+            .collect()
+    } else {
+        names.iter().map(|n| (Arc::from(n.as_str()), Vec::new(), crate::logs::log_path(&dir, n))).collect()
+    };
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    if sources.is_empty() && !dir.is_dir() {
+        return Err(CliError::usage(format!("run `{key}` has no logs in {}", logs.display())));
+    }
+    Ok(sources)
 }
 
 /// Writes to stdout; false once stdout is closed (`volley logs -f | head`).

@@ -459,3 +459,17 @@ fn left_over_pid_files_are_reported_by_status_and_only_our_processes_are_killed_
     let _ = stranger.kill();
     let _ = stranger.wait();
 }
+
+#[test]
+fn logs_of_a_recorded_run_are_shown_tagged() {
+    let test =
+        Test::with_toml("[tasks.build]\nrun = \"echo built it\"\n[tasks.lint]\nrun = \"echo linted\"\n");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["logs", "--run", "last"])
+        .code(0)
+        .stdout_has("build | built it")
+        .stdout_has("lint  | linted");
+    let only = volley(&test, &["logs", "--run", "1", "lint"]);
+    only.code(0).stdout_has("lint | linted").stdout_lacks("build");
+    volley(&test, &["logs", "--run", "7"]).code(2).stderr_has("no run `7`");
+}
