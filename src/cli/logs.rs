@@ -32,12 +32,11 @@ struct Followed {
 pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
     let color_err = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     let project = project::load(cli.file.as_deref(), color_err)?;
-    let sources = match &args.run {
-        Some(run) => run_sources(&project.settings.state_dir, run, &args.names)?,
-        None => {
-            up::check_names(&project, &args.names)?;
-            service_sources(&project, &args.names)
-        }
+    let sources = if let Some(run) = &args.run {
+        run_sources(&project.settings.state_dir, run, &args.names)?
+    } else {
+        up::check_names(&project, &args.names)?;
+        service_sources(&project, &args.names)
     };
     let color = ui::resolve_color(color_choice(cli.color), std::io::stdout().is_terminal());
     let mut prefixer = Prefixer::new(color);
