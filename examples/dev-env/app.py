@@ -59,9 +59,11 @@ def main():
             print(f"backend answered {r.status}")
         return
 
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    # A plain flag: a handler that called Event.set() could deadlock on the lock
+    # that Event.wait() holds in the main thread when the signal arrives.
+    done = []
+    signal.signal(signal.SIGTERM, lambda *_: done.append(1))
+    signal.signal(signal.SIGINT, lambda *_: done.append(1))
 
     time.sleep(a.startup)
     if a.role == "backend":
@@ -78,13 +80,19 @@ def main():
     elif a.role == "monitor":
         urls = [u for u in a.urls.split(",") if u]
         print("monitoring " + " ".join(urls), flush=True)
-        while not done.wait(1.0):
+        last = 0.0
+        while not done:
+            time.sleep(0.02)
+            if time.monotonic() - last < 1.0:
+                continue
+            last = time.monotonic()
             for url in urls:
                 try:
                     urllib.request.urlopen(url, timeout=1).close()
                 except OSError as e:
                     print(f"{url} is down: {e}", flush=True)
-    done.wait()
+    while not done:
+        time.sleep(0.02)
     time.sleep(a.stop)
     print(f"{a.role} stopped", flush=True)
 

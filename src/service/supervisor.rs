@@ -20,7 +20,7 @@ use tokio::task::AbortHandle;
 use volley_core::event::{Lines, Stream, TaskKey};
 use volley_core::graph::UnitId;
 use volley_core::model::{Project, ServiceSpec};
-use volley_core::services::{Action, Board, BoardSpec, Progress, ServiceEvent, ServiceState};
+use volley_core::services::{Action, Board, BoardSpec, ServiceEvent};
 
 use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
 use super::probe::{ProbeContext, ProbeResult};
@@ -257,8 +257,7 @@ impl Supervisor {
             if failed.is_none()
                 && self.interrupted == 0
                 && let Some(roots) = &self.required
-                && let Progress::Failed(i) = self.board.progress(roots)
-                && self.board.state(i) == ServiceState::Failed
+                && let Some(i) = self.board.failed_in(roots)
             {
                 failed = Some(self.failure_report(i));
                 let (_, actions) = self.board.down(&(0..self.live.len()).collect::<Vec<_>>());

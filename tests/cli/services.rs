@@ -352,6 +352,12 @@ fn a_failing_healthcheck_after_ready_restarts_the_service_per_policy() {
         let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap_or_default();
         json["services"]["services"][0].clone()
     };
+    // `failed` is also the state during the restart delay: wait for the restart first.
+    assert!(
+        wait_for(Duration::from_secs(15), || count(&events(&test), "api", "spawned") == 2),
+        "restarted after its healthcheck failed: {}",
+        state()
+    );
     assert!(
         wait_for(Duration::from_secs(15), || state()["state"] == "failed"),
         "liveness failures end in `failed`: {}",

@@ -39,13 +39,15 @@ def main():
         with open(a.pid_file, "a") as f:
             f.write(f"{os.getpid()}\n")
 
-    stopping = threading.Event()
+    # A plain flag: a handler that called Event.set() could deadlock on the lock
+    # that Event.wait() holds in the main thread when the signal arrives.
+    stopping = []
 
     def on_term(signum, frame):
         if a.ignore_term:
             print(f"{a.name}: ignoring SIGTERM", flush=True)
             return
-        stopping.set()
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -67,12 +69,12 @@ def main():
     note("ready")
 
     started = time.time()
-    while not stopping.is_set():
+    while not stopping:
         if a.crash_after is not None and time.time() - started >= a.crash_after:
             print(f"{a.name}: crashing", file=sys.stderr, flush=True)
             note("crashed")
             sys.exit(3)
-        stopping.wait(0.02)
+        time.sleep(0.02)
     time.sleep(a.stop_delay)
     print(f"{a.name}: stopped", flush=True)
     note("stopped")

@@ -205,9 +205,11 @@ impl Board {
             ServiceState::Stopping => {
                 e.state = ServiceState::Stopped;
                 e.failing = false;
-                if std::mem::take(&mut e.manual_restart) && !e.stop_requested {
+                e.manual_restart = false;
+                // Wanted again while it was stopping (`restart`, or an `up` after a
+                // `down`): start it once more.
+                if e.wanted && !e.stop_requested {
                     e.state = ServiceState::Pending;
-                    e.wanted = true;
                 }
             }
             ServiceState::Starting | ServiceState::Ready => {
@@ -287,19 +289,28 @@ impl Board {
 
     /// Where `set` stands (for `up` callers waiting on readiness).
     pub fn progress(&self, set: &[usize]) -> Progress {
-        let closure = self.with_deps(set);
-        if let Some(&failed) = closure.iter().find(|&&i| {
-            let e = &self.entries[i];
-            (e.state == ServiceState::Failed && !e.restart_pending)
-                || (e.state == ServiceState::Stopped && !e.wanted)
-        }) {
+        if let Some(failed) = self.failed_in(set) {
             return Progress::Failed(failed);
+        }
+        let closure = self.with_deps(set);
+        // `up` made every stopped service of the set pending: stopped now means it
+        // ended (on its own or by `down`) and will not be ready.
+        if let Some(&ended) = closure.iter().find(|&&i| self.entries[i].state == ServiceState::Stopped) {
+            return Progress::Failed(ended);
         }
         if closure.iter().all(|&i| self.entries[i].state == ServiceState::Ready) {
             Progress::AllReady
         } else {
             Progress::Waiting
         }
+    }
+
+    /// A service of `set` or of its deps that failed for good (no restart pending).
+    pub fn failed_in(&self, set: &[usize]) -> Option<usize> {
+        self.with_deps(set).into_iter().find(|&i| {
+            let e = &self.entries[i];
+            e.state == ServiceState::Failed && !e.restart_pending
+        })
     }
 
     /// Starts what is wanted and whose deps are ready; stops what is asked to stop

@@ -305,3 +305,26 @@ fn down_releases_a_failed_service() {
     assert_eq!((set, actions), (vec![0], Vec::new()));
     assert!(!board.holds_failed());
 }
+
+#[test]
+fn up_while_stopping_starts_it_again_once_stopped() {
+    let mut board = Board::new(vec![spec(&[])]);
+    board.up(&[0]);
+    board.ready(0);
+    let (_, actions) = board.down(&[0]);
+    assert_eq!(actions, vec![Action::Stop(0)]);
+    assert!(board.up(&[0]).is_empty(), "still stopping");
+    assert_eq!(board.progress(&[0]), Progress::Waiting);
+    assert_eq!(board.exited(0, true), vec![Action::Start(0)]);
+}
+
+#[test]
+fn a_dependency_that_ends_after_ready_fails_the_wait_of_its_dependents() {
+    let mut board = Board::new(vec![spec(&[]), spec(&[0])]);
+    board.up(&[1]);
+    assert_eq!(board.progress(&[1]), Progress::Waiting);
+    assert_eq!(board.ready(0), vec![Action::Start(1)]);
+    // Exits with 0 while its dependent starts: nothing restarts it.
+    assert!(board.exited(0, true).is_empty());
+    assert_eq!(board.progress(&[1]), Progress::Failed(0));
+}
