@@ -4,9 +4,9 @@
 //! A thread rather than a timer on the runtime thread, so a pass (a few hundred
 //! µs of `/proc` reads) never delays spawning or output. The runner tells it which
 //! attempts run through a shared map under a mutex: registering an attempt is a
-//! map insert, and the thread is woken only when the map stops being empty or the
-//! sampler is dropped; a run of 3000 short tasks costs no thread wake-ups per task.
-//! While nothing runs, the thread sleeps and takes no samples.
+//! map insert, and the thread is woken early only when it has gone idle (nothing
+//! ran at its last tick) or the sampler is dropped; a run of 3000 short tasks costs
+//! no thread wake-ups per task. While nothing runs, it sleeps and takes no samples.
 //!
 //! What a tick knows (and does not): RSS is summed over the tree's live processes;
 //! CPU % is the growth of the tree's total CPU ticks over the interval (clock-tick
@@ -59,6 +59,10 @@ type AttemptId = (TaskKey, u32);
 struct Shared {
     attempts: BTreeMap<AttemptId, Watched>,
     closed: bool,
+    /// The thread found nothing to sample and waits to be told otherwise. Only then
+    /// does `track` wake it: between two tasks of a busy run the map is empty for a
+    /// moment, which must not cost a wake-up per task.
+    idle: bool,
 }
 
 pub struct Sampler {
@@ -90,9 +94,9 @@ impl Sampler {
     pub fn track(&self, key: TaskKey, attempt: u32, name: Arc<str>, pid: u32) {
         let (mutex, wake) = &*self.shared;
         let mut shared = lock(mutex);
-        let was_idle = shared.attempts.is_empty();
         shared.attempts.insert((key, attempt), Watched { name, pid, since: Instant::now() });
-        if was_idle {
+        if shared.idle {
+            shared.idle = false;
             wake.notify_one();
         }
     }
@@ -126,15 +130,19 @@ fn sample_loop(
         if guard.closed {
             return;
         }
-        if guard.attempts.is_empty() {
-            next = None;
-            guard = wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
-            continue;
-        }
         let now = Instant::now();
         let due = *next.get_or_insert(now + interval);
         if now < due {
             guard = wake.wait_timeout(guard, due - now).unwrap_or_else(PoisonError::into_inner).0;
+            continue;
+        }
+        if guard.attempts.is_empty() {
+            // Nothing runs: sleep until something does, then wait a whole interval.
+            next = None;
+            guard.idle = true;
+            while guard.idle && !guard.closed {
+                guard = wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
+            }
             continue;
         }
         pass.watched.clear();
