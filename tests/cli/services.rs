@@ -265,10 +265,14 @@ fn detached_up_status_logs_restart_and_down_round_trip() {
     assert_eq!(count(&events(&test), "db", "spawned"), 1, "restart touches nothing else");
 
     let pids = read_pids(&test.path("pids"));
+    let down_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
     let down = volley(&test, &["down"]);
     down.code(0).stdout_has("stubborn stopped in").stdout_has("(killed after its stop timeout)");
     assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))), "no orphans after down");
     let ev = events(&test);
+    let app_stop = first(&ev, "app", "stopped") - down_at;
+    assert!(app_stop < 0.5, "app stops beside stubborn, not after it: {app_stop:.3}s");
     let waited = first(&ev, "db", "stopped") - first(&ev, "app", "stopped");
     // app stops at once, in parallel with stubborn, which is killed after 700ms; db
     // gets its signal only then.
