@@ -1,6 +1,9 @@
 //! [`ServiceRecorder`]: records a `volley up` as a run (SPEC §5: every run, `up`
 //! included) with its service lifecycle events in `service_events` (schema v3).
 //!
+//! While its services run the row's status is `serving`, not `running`: `volley
+//! status` lists runs in progress, and its services section covers an `up`.
+//!
 //! Like the task [`Recorder`](super::Recorder), the supervisor never waits on
 //! `SQLite`: events go over a channel to one thread that owns the connection and
 //! commits each batch at once. Any database problem prints one warning and turns
@@ -91,7 +94,7 @@ fn record(
     let command = serde_json::to_string(&run.command).map_err(|e| e.to_string())?;
     conn.execute(
         "INSERT INTO runs (run_key, command, started_at_us, status, jobs, host, pid)
-         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, 'serving', ?4, ?5, ?6)",
         params![
             run.run_key,
             command,

@@ -255,7 +255,11 @@ fn detached_up_status_logs_restart_and_down_round_trip() {
         assert!(services[name]["rss_bytes"].as_u64().expect("rss") > 0);
     }
     assert_eq!(services["db"]["last_probe"]["ok"], true);
-    volley(&test, &["status"]).code(0).stdout_has("stubborn").stdout_has("ready");
+    volley(&test, &["status"])
+        .code(0)
+        .stdout_has("stubborn")
+        .stdout_has("ready")
+        .stdout_has("no run in progress");
 
     volley(&test, &["logs", "app"]).code(0).stdout_has("app | app up");
 
