@@ -17,19 +17,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
-use volley_core::event::{Lines, Stream, TaskKey};
-use volley_core::graph::UnitId;
+use volley_core::event::{Lines, Stream};
 use volley_core::model::{Project, ServiceSpec};
-use volley_core::services::{Action, Board, BoardSpec, ServiceEvent};
+use volley_core::services::{Board, BoardSpec, ServiceEvent};
 
 use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
+use super::pids;
 use super::probe::{ProbeContext, ProbeResult};
 use super::socket::{FailedService, Request, Response, StopReport};
-use super::{pids, probing, stop_target};
 
+mod actions;
 mod events;
 mod requests;
-use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program};
+use crate::exec::{ExecEvent, LocalExecutor, resolve_program};
 
 /// Lines of each service's output kept for failure reports.
 const RECENT_LINES: usize = 20;
@@ -304,104 +304,13 @@ impl Supervisor {
             Control::Request(request, reply) => self.on_request(&request, reply),
         }
     }
-
-    fn apply(&mut self, actions: Vec<Action>) {
-        for action in actions {
-            match action {
-                Action::Start(i) => self.start(i),
-                Action::RestartAfter(i, delay) => {
-                    let tx = self.notes_tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let _ = tx.send(Note::RestartDue { service: i });
-                    });
-                }
-                Action::Stop(i) => self.stop(i, true),
-                Action::Kill(i) => self.stop(i, false),
-            }
-        }
-    }
-
-    fn key(&self, i: usize) -> TaskKey {
-        TaskKey { unit: UnitId(i as u32), instance: self.live[i].attempt }
-    }
-
-    fn start(&mut self, i: usize) {
-        let live = &mut self.live[i];
-        live.attempt += 1;
-        live.time_to_ready = None;
-        live.failure = None;
-        live.killed = false;
-        let mut args: Vec<OsString> = self.shell_args.iter().map(OsString::from).collect();
-        args.push(live.spec.run.clone().into());
-        let request = SpawnRequest {
-            key: TaskKey { unit: UnitId(i as u32), instance: live.attempt },
-            program: self.shell.clone(),
-            args,
-            env: live.context.env.clone(),
-            dir: live.context.dir.clone(),
-        };
-        match self.exec.spawn(request) {
-            Ok(pid) => {
-                let live = &mut self.live[i];
-                live.pid = Some(pid);
-                live.spawned_at = Some(Instant::now());
-                if let Some(dir) = &self.pids_dir {
-                    let _ = pids::write(dir, &live.name, pid);
-                }
-                let event =
-                    ServiceEvent::ServiceStarting { name: live.name.clone(), attempt: live.attempt, pid };
-                self.observer.event(&event);
-                let handle =
-                    probing::readiness(i, live.attempt, &live.spec, &live.context, self.notes_tx.clone());
-                self.live[i].probes.push(handle);
-            }
-            Err(e) => {
-                self.live[i].failure = Some(format!("cannot start: {e}"));
-                let actions = self.board.spawn_failed(i);
-                self.report_failure(i, &actions);
-                self.apply(actions);
-            }
-        }
-    }
-
-    /// `polite`: a stop request (stop signal, then SIGKILL after the stop timeout);
-    /// otherwise a failed probe (the same, reported as a failure).
-    fn stop(&mut self, i: usize, polite: bool) {
-        let key = self.key(i);
-        let live = &mut self.live[i];
-        for probe in live.probes.drain(..) {
-            probe.abort();
-        }
-        if polite {
-            live.stop_started = Some(Instant::now());
-            self.observer.event(&ServiceEvent::ServiceStopping { name: live.name.clone() });
-        }
-        let signal = signal_number(live.spec.stop_signal);
-        let children =
-            live.pid.map(|pid| stop_target::wrapper_children(pid, &self.shell)).unwrap_or_default();
-        if children.is_empty() {
-            self.exec.signal(key, signal);
-        } else {
-            for child in children {
-                stop_target::signal_process(child, signal);
-            }
-        }
-        let attempt = live.attempt;
-        let timeout = live.spec.stop_timeout.unwrap_or(Duration::ZERO);
-        let tx = self.notes_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let _ = tx.send(Note::KillDue { service: i, attempt });
-        });
-    }
 }
 
 pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn signal_number(signal: volley_core::model::Signal) -> i32 {
+pub(super) fn signal_number(signal: volley_core::model::Signal) -> i32 {
     use volley_core::model::Signal;
     match signal {
         Signal::Term => libc::SIGTERM,

@@ -15,6 +15,8 @@ mod report;
 mod run;
 mod sampling;
 mod services;
+mod services_detached;
 mod services_dev_env;
+mod services_run;
 mod signals;
 mod status;

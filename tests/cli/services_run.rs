@@ -1,0 +1,58 @@
+//! Services from the other commands: names checked, tasks that need services,
+//! and `logs --run` for a recorded run's task logs.
+
+use std::time::Duration;
+
+use super::services::{Cleanup, count, events, free_port, service, volley};
+use crate::support::{Test, alive, read_pids, wait_for};
+
+#[test]
+fn commands_name_unknown_services_clearly() {
+    let test = Test::with_toml("[services.redis]\nrun = \"sleep 100\"\n[tasks.build]\nrun = \"true\"\n");
+    volley(&test, &["up", "rediss"]).code(2).stderr_has("did you mean `redis`?");
+    volley(&test, &["down", "build"]).code(2).stderr_has("`build` is a task");
+    volley(&test, &["restart", "redis"]).code(2).stderr_has("no services are running");
+    volley(&test, &["down"]).code(0).stdout_has("no services are running");
+}
+
+#[test]
+fn a_task_that_needs_a_service_starts_it_waits_for_ready_and_stops_it_after() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let port = free_port();
+    let toml = format!(
+        "[services.db]\nrun = \"{}\"\nready = {{ http = \"http://127.0.0.1:{port}/health\", status = 200, interval = \"20ms\" }}\n\n[tasks.test]\ndeps = [\"db\"]\nrun = \"python3 -c 'import urllib.request as u; print(u.urlopen(\\\"http://127.0.0.1:{port}/health\\\").status)' > answer\"\n",
+        service("db", &format!("--port {port} --delay 0.2"))
+    );
+    let test = Test::with_toml(&toml);
+    let _cleanup = Cleanup(&test);
+    volley(&test, &["run", "test"]).code(0);
+    assert_eq!(test.read("answer").trim(), "200", "the service was ready when the task ran");
+    let pids = read_pids(&test.path("pids"));
+    assert_eq!(pids.len(), 1);
+    assert!(wait_for(Duration::from_secs(3), || !alive(pids[0])), "the run stops the service it started");
+    assert_eq!(count(&events(&test), "db", "stopped"), 1);
+
+    // Under a supervisor, the run uses the running service and leaves it running.
+    volley(&test, &["up", "-d"]).code(0);
+    volley(&test, &["run", "test"]).code(0);
+    let pids = read_pids(&test.path("pids"));
+    assert_eq!(pids.len(), 2, "no second db was started");
+    assert!(alive(pids[1]), "the supervisor's service keeps running after the run");
+    volley(&test, &["down"]).code(0);
+}
+
+#[test]
+fn logs_of_a_recorded_run_are_shown_tagged() {
+    let test =
+        Test::with_toml("[tasks.build]\nrun = \"echo built it\"\n[tasks.lint]\nrun = \"echo linted\"\n");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["logs", "--run", "last"])
+        .code(0)
+        .stdout_has("build | built it")
+        .stdout_has("lint  | linted");
+    let only = volley(&test, &["logs", "--run", "1", "lint"]);
+    only.code(0).stdout_has("lint | linted").stdout_lacks("build");
+    volley(&test, &["logs", "--run", "7"]).code(2).stderr_has("no run `7`");
+}
