@@ -185,7 +185,7 @@ pub struct ExecArgs {
 
     /// The command, then `::: ITEM...` groups; without `:::`, items are read from
     /// stdin, one per line.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

@@ -215,3 +215,13 @@ fn bulk_upgrade_example_counts_done_and_failed() {
     run.code(0).stdout_has("24 succeeded, 1 failed, 0 skipped").stdout_has("legacy-pinned-lib");
     assert!(test.read("upgraded/numpy").is_empty() && test.path("upgraded/numpy").exists());
 }
+
+#[test]
+fn exec_options_take_attached_values_and_the_command_keeps_its_own_flags() {
+    // `-j4` is volley's option (as in GNU parallel); flags after the command are the command's.
+    let test = Test::new().args(&["exec", "-j4", "--output", "quiet", "printf", "-- %s\\n", ":::", "a", "b"]);
+    test.run().code(0);
+    let test = Test::new().args(&["exec", "-j1", "sh", "-c", "'echo $0 >> out.txt'", ":::", "x"]);
+    test.run().code(0);
+    assert_eq!(test.read("out.txt").trim(), "x");
+}
