@@ -142,7 +142,10 @@ fn wire(paths: &SupervisorPaths) -> Result<Wired, CliError> {
     let signals = control_tx.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        // SIGHUP: the terminal of a foreground `up` closed; stop the services
+        // gracefully rather than leave it to the watchdog's SIGKILL.
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
         else {
             return;
         };
@@ -150,6 +153,7 @@ fn wire(paths: &SupervisorPaths) -> Result<Wired, CliError> {
             tokio::select! {
                 _ = int.recv() => {},
                 _ = term.recv() => {},
+                _ = hup.recv() => {},
             }
             if signals.send(Control::Interrupt).is_err() {
                 return;

@@ -222,7 +222,12 @@ impl Supervisor {
         names
             .iter()
             .map(|n| {
-                self.live.iter().position(|l| *l.name == **n).ok_or_else(|| format!("no service named `{n}`"))
+                self.live.iter().position(|l| *l.name == **n).ok_or_else(|| {
+                    format!(
+                        "no service named `{n}` in the file as it was when the supervisor started \
+                         (stop it with `volley down` to use a changed file)"
+                    )
+                })
             })
             .collect()
     }

@@ -211,3 +211,21 @@ fn a_second_interrupt_kills_stubborn_services_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5), "the second interrupt does not wait");
     assert!(wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))));
 }
+
+#[test]
+fn a_closed_terminal_stops_foreground_services_gracefully() {
+    if !crate::support::require_tool("python3") {
+        return;
+    }
+    let toml = format!(
+        "[services.calm]\nrun = \"{}\"\nready = {{ log = \"^ready\" }}\n",
+        service("calm", "--stop-delay 0.2")
+    );
+    let test = Test::with_toml(&toml).args(&["up"]);
+    let _cleanup = Cleanup(&test);
+    let mut up = test.spawn();
+    assert!(wait_for(Duration::from_secs(20), || test.read("volley.stdout").contains("✓ calm ready")));
+    signal(up.id(), libc::SIGHUP);
+    assert_eq!(wait_exit(&mut up, Duration::from_secs(10)), Some(130));
+    assert_eq!(count(&events(&test), "calm", "stopped"), 1, "it ran its own shutdown");
+}
