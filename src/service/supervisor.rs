@@ -25,11 +25,11 @@ use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
 use super::pids;
 use super::probe::{ProbeContext, ProbeResult};
 use super::socket::{FailedService, Request, Response, StopReport};
+use crate::exec::{ExecEvent, LocalExecutor, resolve_program};
 
 mod actions;
 mod events;
 mod requests;
-use crate::exec::{ExecEvent, LocalExecutor, resolve_program};
 
 /// Lines of each service's output kept for failure reports.
 const RECENT_LINES: usize = 20;
