@@ -14,6 +14,7 @@
 //! Dropping it SIGKILLs every group still live and tells the watchdog `bye`.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -64,30 +65,36 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl LocalExecutor {
-    /// `watchdog_exe`: the volley binary, run as `<exe> __watchdog` on the first spawn
-    /// (`None`: no orphan protection, for tests).
+    /// `watchdog_exe`: the volley binary, run as `<exe> __watchdog` by
+    /// [`LocalExecutor::start_watchdog`] or at the first spawn (`None`: no orphan
+    /// protection, for tests).
     pub fn new(events: UnboundedSender<ExecEvent>, watchdog_exe: Option<PathBuf>) -> io::Result<Self> {
         let handle = Handle::try_current().map_err(io::Error::other)?;
         Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default(), dev_null: None })
     }
 
+    /// Starts the watchdog now rather than at the first spawn (whose start-up it would
+    /// otherwise delay). `run_id`: the `VOLLEY_RUN_ID` the tasks will carry. Does
+    /// nothing if it runs already or protection is off.
+    pub fn start_watchdog(&mut self, run_id: Option<&OsStr>) -> io::Result<()> {
+        let Some(exe) = self.watchdog_exe.take() else { return Ok(()) };
+        let link = WatchdogLink::start(&exe, run_id).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()))
+        })?;
+        let due = {
+            let mut shared = lock(&self.shared);
+            shared.watchdog = Some(link);
+            Arc::clone(&shared.watchdog_due)
+        };
+        self.handle.spawn(flush_watchdog(Arc::downgrade(&self.shared), due));
+        Ok(())
+    }
+
     /// Starts one attempt; returns its pid, which is also its process group id.
     pub fn spawn(&mut self, req: SpawnRequest) -> io::Result<u32> {
-        if let Some(exe) = self.watchdog_exe.take() {
-            let run_id =
-                req.env.iter().find(|(name, _)| name == "VOLLEY_RUN_ID").map(|(_, id)| id.as_os_str());
-            let link = WatchdogLink::start(&exe, run_id).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()),
-                )
-            })?;
-            let due = {
-                let mut shared = lock(&self.shared);
-                shared.watchdog = Some(link);
-                Arc::clone(&shared.watchdog_due)
-            };
-            self.handle.spawn(flush_watchdog(Arc::downgrade(&self.shared), due));
+        if self.watchdog_exe.is_some() {
+            let run_id = req.env.iter().find(|(name, _)| name == "VOLLEY_RUN_ID").map(|(_, id)| id.clone());
+            self.start_watchdog(run_id.as_deref())?;
         }
         let SpawnRequest { key, program, args, env, dir } = req;
         let mut child = Command::new(program)

@@ -6,7 +6,7 @@
 //! prints: it emits events. A slot stays held by an instance across retry delays.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,8 +131,14 @@ impl<'s> Runner<'s> {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
+        let watchdog = self.executor.start_watchdog(Some(OsStr::new(&*self.options.run_id)));
         self.start = Instant::now();
         self.emit_run_started();
+        if let Err(error) = watchdog {
+            let t_us = self.t_us();
+            let message = format!("{error}; if volley is killed, its tasks may outlive it");
+            self.emit(&Event::Warning { t_us, message });
+        }
         if let Some(message) = self.monitoring_warning.take() {
             let t_us = self.t_us();
             self.emit(&Event::Warning { t_us, message });
