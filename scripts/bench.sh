@@ -35,7 +35,7 @@ dag() {
         CANDIDATE_NAME="volley (history)" bash "$bench/dag.sh" all
     # Without history: every task counts 1 s, so priorities follow the graph's shape.
     CANDIDATE="rm -rf \"\$DAGDIR/.volley\"; $volley run -j \"\$J\" --output quiet -f \"\$DAGDIR/volley.toml\"" \
-        CANDIDATE_NAME="volley (no history)" bash "$bench/dag.sh" all
+        CANDIDATE_NAME="volley (no history)" RUNS="${RUNS:-3}" bash "$bench/dag.sh" all
 }
 
 output() {
