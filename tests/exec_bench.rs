@@ -33,6 +33,7 @@ fn executor_ms_per_job() -> f64 {
         let exe = std::env::current_exe().expect("exe");
         let mut exec = LocalExecutor::new(tx, Some(exe)).expect("executor");
         let request = |n: u32| SpawnRequest {
+            arg0: None,
             key: TaskKey { unit: UnitId(n), instance: 0 },
             program: sh.clone(),
             args: vec!["-c".into(), "true".into()],
@@ -99,6 +100,7 @@ fn output_throughput() {
         let start = Instant::now();
         for n in 0..TASKS {
             exec.spawn(SpawnRequest {
+                arg0: None,
                 key: TaskKey { unit: UnitId(n), instance: 0 },
                 program: sh.clone(),
                 args: vec!["-c".into(), script.clone().into()],

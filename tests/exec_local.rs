@@ -19,6 +19,7 @@ fn key(n: u32) -> TaskKey {
 
 fn sh(n: u32, script: &str) -> SpawnRequest {
     SpawnRequest {
+        arg0: None,
         key: key(n),
         program: resolve_program("sh", Some("/usr/bin:/bin".as_ref())).expect("sh"),
         args: vec!["-c".into(), script.into()],
@@ -134,6 +135,7 @@ fn cpu_time_of_a_busy_loop_is_measured() {
 #[test]
 fn environment_is_exactly_the_given_one() {
     let req = SpawnRequest {
+        arg0: None,
         key: key(0),
         program: PathBuf::from("/usr/bin/env"),
         args: vec![],

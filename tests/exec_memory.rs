@@ -22,6 +22,7 @@ fn huge_single_line_keeps_memory_bounded() {
         let (tx, mut rx) = unbounded_channel();
         let mut exec = LocalExecutor::new(tx, None).expect("executor");
         exec.spawn(SpawnRequest {
+            arg0: None,
             key: TaskKey { unit: UnitId(0), instance: 0 },
             program: resolve_program("sh", None).expect("sh"),
             args: vec!["-c".into(), format!("head -c {LINE} /dev/zero | tr '\\0' a").into()],

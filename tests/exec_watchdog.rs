@@ -52,6 +52,7 @@ fn helper__fake_volley() {
         let exe = std::env::current_exe().expect("exe");
         let mut exec = LocalExecutor::new(tx, Some(exe)).expect("executor");
         exec.spawn(SpawnRequest {
+            arg0: None,
             key: TaskKey { unit: UnitId(0), instance: 0 },
             program: resolve_program("sh", None).expect("sh"),
             args: vec!["-c".into(), script.into()],

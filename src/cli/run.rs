@@ -151,9 +151,11 @@ pub(super) fn plan_error(error: &PlanError) -> CliError {
     }
 }
 
-/// `YYYYMMDD-HHMMSS-xxxx`: sortable, readable, unique per process.
+/// `YYYYMMDD-HHMMSS-xxxx` in UTC: sortable, readable, unique per process. UTC, because
+/// finding the local zone makes jiff walk the whole zoneinfo tree, a few milliseconds
+/// of every run's start-up.
 fn new_run_id() -> String {
-    let now = jiff::Zoned::now();
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let nanos = now.timestamp().subsec_nanosecond().unsigned_abs();
     let salt = (std::process::id() ^ nanos.rotate_left(7)) & 0xffff;
     format!("{}-{salt:04x}", now.strftime("%Y%m%d-%H%M%S"))

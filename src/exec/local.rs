@@ -96,8 +96,12 @@ impl LocalExecutor {
             let run_id = req.env.iter().find(|(name, _)| name == "VOLLEY_RUN_ID").map(|(_, id)| id.clone());
             self.start_watchdog(run_id.as_deref())?;
         }
-        let SpawnRequest { key, program, args, env, dir } = req;
-        let mut child = Command::new(program)
+        let SpawnRequest { key, program, arg0, args, env, dir } = req;
+        let mut command = Command::new(program);
+        if let Some(arg0) = arg0 {
+            command.arg0(arg0);
+        }
+        let mut child = command
             .args(args)
             .env_clear()
             .envs(env)

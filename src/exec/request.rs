@@ -17,6 +17,9 @@ pub struct SpawnRequest {
     /// An absolute path (see [`resolve_program`]): with a `PATH` in `env` and a bare
     /// name, std would leave its `posix_spawn` fast path.
     pub program: PathBuf,
+    /// The program's `argv[0]` when it differs from `program` (a shell passes the
+    /// word as typed, not the path it found).
+    pub arg0: Option<OsString>,
     pub args: Vec<OsString>,
     /// The complete environment of the process (nothing is inherited).
     pub env: Vec<(OsString, OsString)>,

@@ -2,6 +2,7 @@
 //! timers and signals interrupt, and everything that happens becomes an
 //! [`Event`](volley_core::event::Event) handed to every sink in order.
 
+mod direct;
 mod env;
 mod fanout;
 mod monitoring;

@@ -19,12 +19,13 @@ use volley_core::fanout::Product;
 use volley_core::graph::UnitId;
 use volley_core::schedule::{AttemptResult, Decision, Finished, Scheduler, Work};
 
+use super::direct::{DirectExec, Launch};
 use super::env::BaseEnv;
 use super::fanout::{FanOut, items_from_lines};
 use super::monitoring::{MonitorOptions, Monitoring};
 use super::plan::RunPlan;
 use super::timers::{Timer, Timers};
-use crate::exec::{ExecEvent, LocalExecutor, SpawnRequest};
+use crate::exec::{ExecEvent, LocalExecutor};
 
 mod stopping;
 
@@ -78,6 +79,8 @@ pub struct Runner<'s> {
     sinks: &'s mut [Box<dyn EventSink>],
     base_env: BaseEnv,
     shell_program: PathBuf,
+    /// Set when commands that are only words may skip the shell.
+    direct: Option<DirectExec>,
     start: Instant,
     holders: HashMap<TaskKey, Holder>,
     timers: Timers,
@@ -106,6 +109,7 @@ impl<'s> Runner<'s> {
         let executor = LocalExecutor::new(tx, options.watchdog_exe.clone())?;
         let scheduler = Scheduler::new(&plan.graph, plan.units.clone(), plan.limits.clone(), plan.policy);
         let (monitoring, monitoring_warning) = Monitoring::new(&options.monitor);
+        let direct = DirectExec::for_shell(&options.shell);
         Ok(Runner {
             plan,
             options,
@@ -115,6 +119,7 @@ impl<'s> Runner<'s> {
             sinks,
             base_env,
             shell_program,
+            direct,
             start: Instant::now(),
             holders: HashMap::new(),
             timers: Timers::default(),
@@ -306,25 +311,29 @@ impl<'s> Runner<'s> {
     }
 
     fn start_attempt(&mut self, key: TaskKey) {
+        let Some(holder) = self.holders.get(&key) else { return };
+        let (command, name) = (holder.command.clone(), holder.name.clone());
         let exec = &self.plan.execs[key.unit.index()];
-        let Some(holder) = self.holders.get_mut(&key) else { return };
-        let mut args: Vec<OsString> = self.options.shell.iter().skip(1).map(OsString::from).collect();
-        args.push(OsString::from(&*holder.command));
-        let request = SpawnRequest {
-            key,
-            program: self.shell_program.clone(),
-            args,
-            env: self.base_env.for_task(&exec.env, &holder.name, &self.options.run_id),
-            dir: exec.dir.clone(),
-        };
-        let timeout = exec.timeout;
-        let expected_us = exec.expected.map(|d| d.as_micros() as u64);
-        let name = holder.name.clone();
+        let task_path =
+            exec.env.iter().rev().find(|(var, _)| var == "PATH").map(|(_, path)| OsStr::new(path));
+        let path_var = task_path.or_else(|| self.base_env.path_var());
+        let direct = self.direct.as_mut().and_then(|direct| direct.program(&command, path_var));
+        let skips_shell = direct.is_some();
+        let launch = direct.unwrap_or_else(|| self.shell_command(&command));
+        let env = self.base_env.for_task(&exec.env, &name, &self.options.run_id);
         let now = Instant::now();
+        let mut spawned = self.executor.spawn(launch.request(key, env, exec.dir.clone()));
+        if spawned.is_err() && skips_shell {
+            // The program vanished or is not executable: let the shell say why, as usual.
+            let env = self.base_env.for_task(&exec.env, &name, &self.options.run_id);
+            spawned = self.executor.spawn(self.shell_command(&command).request(key, env, exec.dir.clone()));
+        }
+        let Some(holder) = self.holders.get_mut(&key) else { return };
+        let (timeout, expected_us) = (exec.timeout, exec.expected.map(|d| d.as_micros() as u64));
         holder.attempt_start = now;
         holder.timed_out = false;
         let (attempt, slot) = (holder.attempt, holder.slot);
-        match self.executor.spawn(request) {
+        match spawned {
             Ok(pid) => {
                 holder.running = true;
                 self.monitoring.attempt_started(key, attempt, &name, pid);
@@ -341,6 +350,13 @@ impl<'s> Runner<'s> {
                 self.finish_attempt(key, AttemptEnd::SpawnFailed { message }, 0, 0);
             }
         }
+    }
+
+    /// `settings.shell` with `command` appended.
+    fn shell_command(&self, command: &str) -> Launch {
+        let mut args: Vec<OsString> = self.options.shell.iter().skip(1).map(OsString::from).collect();
+        args.push(OsString::from(command));
+        Launch { program: self.shell_program.clone(), arg0: None, args }
     }
 
     fn on_exec_event(&mut self, event: ExecEvent) {

@@ -208,3 +208,54 @@ fn file_is_found_upward_and_paths_are_relative_to_it() {
     let root = test.dir.path().canonicalize().expect("canonical");
     assert_eq!(test.read("where.txt").trim(), root.to_string_lossy());
 }
+
+#[test]
+fn plain_word_commands_behave_as_under_the_shell() {
+    // Commands that are only words skip `sh -c`; quoting, the task's PATH (relative
+    // entries count from the task's directory), a missing program and exit codes must
+    // come out exactly as the shell would make them.
+    let test = Test::new().args(&["run"]);
+    let bin = test.path("bin");
+    test.write(
+        "volley.toml",
+        &format!(
+            r#"
+[tasks.quoted]
+run = "touch 'a b' c"
+
+[tasks.tool]
+run = "mytool --flag 'x y'"
+env = {{ PATH = "{bin}:/usr/bin:/bin" }}
+
+[tasks.relative]
+run = "mytool relative"
+dir = "bin"
+env = {{ PATH = ".:/usr/bin:/bin" }}
+
+[tasks.missing]
+run = "volley-no-such-program arg"
+allow_failure = true
+
+[tasks.code]
+run = "false"
+success_codes = [1]
+"#,
+            bin = bin.display()
+        ),
+    );
+    test.write("bin/mytool", "#!/bin/sh\nprintf '%s|' \"$@\" >> \"$(dirname \"$0\")/../tool.out\"\n");
+    let mut perms = std::fs::metadata(test.path("bin/mytool")).expect("tool").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(test.path("bin/mytool"), perms).expect("chmod");
+    test.run().code(0).stdout_has("missing");
+    assert!(test.path("a b").exists() && test.path("c").exists());
+    let calls = test.read("tool.out");
+    assert_eq!(calls.len(), "--flag|x y|relative|".len(), "{calls}");
+    assert!(calls.contains("--flag|x y|") && calls.contains("relative|"), "{calls}");
+    let log = std::fs::read_dir(test.path(".volley/logs"))
+        .expect("logs")
+        .flatten()
+        .map(|run| std::fs::read_to_string(run.path().join("missing.log")).unwrap_or_default())
+        .collect::<String>();
+    assert!(log.contains("volley-no-such-program: not found"), "{log}");
+}

@@ -15,5 +15,6 @@ pub mod history;
 pub mod model;
 pub mod schedule;
 pub mod services;
+pub mod simple_command;
 pub mod simulate;
 pub mod summary;

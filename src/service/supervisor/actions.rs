@@ -44,6 +44,7 @@ impl Supervisor {
         let mut args: Vec<OsString> = self.shell_args.iter().map(OsString::from).collect();
         args.push(live.spec.run.clone().into());
         let request = SpawnRequest {
+            arg0: None,
             key: TaskKey { unit: UnitId(i as u32), instance: live.attempt },
             program: self.shell.clone(),
             args,

@@ -39,6 +39,18 @@ pub(super) fn executor_kind(index: usize) -> ExecutorKind {
     if index == 1 { ExecutorKind::Slurm } else { ExecutorKind::Local }
 }
 
+/// The file format knows the Slurm executor (SPEC §7), this volley does not run it:
+/// an error, because running such tasks locally instead could overload the machine
+/// the user meant to spare.
+pub(super) fn slurm_unavailable(w: &mut Walker<'_>, span: Range<usize>) {
+    w.error(
+        span,
+        "`executor = \"slurm\"` is not available in this version of volley".to_string(),
+        "Slurm executor requested here",
+        Some("remove `executor` to run tasks on this machine".to_string()),
+    );
+}
+
 /// Settings plus the spans `load` needs for cross-checks.
 pub(super) struct ParsedSettings {
     pub settings: Settings,
@@ -106,6 +118,9 @@ pub(super) fn parse_settings(w: &mut Walker<'_>, table: &DeTable<'_>) -> ParsedS
             "executor" => {
                 s.executor =
                     w.choice(value, key, place, &EXECUTORS).map_or(ExecutorKind::Local, executor_kind);
+                if s.executor == ExecutorKind::Slurm {
+                    slurm_unavailable(w, value.span());
+                }
             }
             _ => {}
         }

@@ -9,9 +9,9 @@ use std::ops::Range;
 
 use toml::de::DeValue;
 
-use super::settings::{EXECUTORS, executor_kind};
+use super::settings::{EXECUTORS, executor_kind, slurm_unavailable};
 use super::walker::{Key, KeyName, Value, Walker};
-use crate::model::{ForEach, SlurmSpec, TaskSpec};
+use crate::model::{ExecutorKind, ForEach, SlurmSpec, TaskSpec};
 
 const TASK_KEYS: &[Key] = &[
     Key { name: "run", example: r#"run = "make build""# },
@@ -94,6 +94,7 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
     let mut run_span = None;
     let mut for_each_span = None;
     let mut batch_span = None;
+    let mut cache_span = None;
     let mut jobs_span = None;
     for (key, _, value) in w.known_entries(table, TASK_KEYS, &place) {
         match key.name {
@@ -124,8 +125,13 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
                 declared.pool_span = Some(value.span());
             }
             "budget" => spec.budget = w.duration(value, key, &place, true),
-            "sources" => spec.sources = globs(w, value, key, &place),
-            "outputs" => spec.outputs = globs(w, value, key, &place),
+            "sources" | "outputs" => {
+                let patterns = globs(w, value, key, &place);
+                if !patterns.is_empty() && cache_span.is_none() {
+                    cache_span = Some(value.span());
+                }
+                if key.name == "sources" { spec.sources = patterns } else { spec.outputs = patterns }
+            }
             "for_each" => {
                 spec.for_each = for_each(w, value, key, &place);
                 for_each_span = Some(value.span());
@@ -138,10 +144,34 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
                 spec.batch = w.integer(value, key, &place, 1, i64::from(u32::MAX)).map_or(1, |n| n as usize);
                 batch_span = Some(value.span());
             }
-            "executor" => spec.executor = w.choice(value, key, &place, &EXECUTORS).map(executor_kind),
-            "slurm" => spec.slurm = slurm(w, value, key, &place),
+            "executor" => {
+                spec.executor = w.choice(value, key, &place, &EXECUTORS).map(executor_kind);
+                if spec.executor == Some(ExecutorKind::Slurm) {
+                    slurm_unavailable(w, value.span());
+                }
+            }
+            "slurm" => {
+                spec.slurm = slurm(w, value, key, &place);
+                w.warning(
+                    value.span(),
+                    format!(
+                        "`slurm` of {place} has no effect: this version of volley runs every task locally"
+                    ),
+                    "ignored",
+                    None,
+                );
+            }
             _ => {}
         }
+    }
+    if let Some(span) = cache_span {
+        // Running every time is the safe reading of a cache this volley does not have.
+        w.warning(
+            span,
+            format!("{place} has `sources`/`outputs`, but this version of volley has no cache"),
+            "the task runs every time",
+            Some("remove them, or keep them for a later volley with caching".to_string()),
+        );
     }
     match run_span {
         None => w.error(

@@ -138,6 +138,17 @@ run = "c"
 }
 
 #[test]
+fn slurm_executor_is_refused_rather_than_run_locally() {
+    let rendered =
+        errors("[settings]\nexecutor = \"slurm\"\n\n[tasks.a]\nrun = \"a\"\nexecutor = \"slurm\"\n");
+    assert_eq!(
+        rendered.matches("`executor = \"slurm\"` is not available in this version of volley").count(),
+        2
+    );
+    assert!(rendered.contains("remove `executor` to run tasks on this machine"));
+}
+
+#[test]
 fn undefined_pool_and_bad_executor() {
     insta::assert_snapshot!(errors(
         r#"

@@ -53,7 +53,7 @@ pool = "network"
 budget = "90s"
 sources = ["Brewfile.*"]
 outputs = []
-executor = "slurm"
+executor = "local"
 slurm = { partition = "gpu", cpus = 4, mem = "16G" }
 
 [tasks.upgrade]
@@ -108,7 +108,11 @@ fn fs() -> FakeFs {
 fn full_spec_example_loads_with_every_value() {
     let p = load_ok(FULL, &fs());
     assert_eq!(p.root, PathBuf::from("/p"));
-    assert!(p.warnings.is_empty());
+    // Keys of features this volley does not have are parsed, and flagged.
+    let warnings = p.warnings.render(false);
+    assert_eq!(p.warnings.len(), 2, "{warnings}");
+    assert!(warnings.contains("has `sources`/`outputs`, but this version of volley has no cache"));
+    assert!(warnings.contains("has no effect: this version of volley runs every task locally"));
     let s = &p.settings;
     assert_eq!(s.jobs, Some(4));
     assert_eq!(s.shell, ["bash", "-eo", "pipefail", "-c"]);
@@ -156,7 +160,7 @@ fn full_spec_example_loads_with_every_value() {
     assert_eq!(t.budget, Some(Duration::from_secs(90)));
     assert_eq!(t.sources, ["Brewfile.*"]);
     assert!(t.outputs.is_empty());
-    assert_eq!(t.executor, Some(ExecutorKind::Slurm));
+    assert_eq!(t.executor, Some(ExecutorKind::Local));
     assert_eq!(
         t.slurm,
         Some(SlurmSpec { partition: Some("gpu".into()), cpus: Some(4), mem: Some("16G".into()) })
