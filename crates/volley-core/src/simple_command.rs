@@ -10,8 +10,10 @@
 //! first word that names a shell keyword or builtin leaves the string to the shell.
 
 /// First words the shell treats itself: keywords, builtins without a program of the
-/// same name, and builtins whose program behaves differently (`echo -e`, `pwd` with
-/// symbolic links, `kill %1`).
+/// same name, builtins whose program behaves differently (`echo -e`, `pwd` with
+/// symbolic links, `kill %1`), and `true`/`false`, which the shell answers without
+/// starting anything: one `exec` of the shell either way, but coreutils' `true ARG`
+/// also loads the locale (measured: 0.05 ms more per task).
 const SHELL_ONLY: &[&str] = &[
     "!",
     ".",
@@ -47,6 +49,7 @@ const SHELL_ONLY: &[&str] = &[
     "exec",
     "exit",
     "export",
+    "false",
     "fc",
     "fg",
     "fi",
@@ -83,6 +86,7 @@ const SHELL_ONLY: &[&str] = &[
     "time",
     "times",
     "trap",
+    "true",
     "type",
     "typeset",
     "ulimit",
@@ -152,7 +156,7 @@ mod tests {
 
     #[test]
     fn plain_words_are_split_like_the_shell_does() {
-        assert_eq!(simple_argv("true"), words(&["true"]));
+        assert_eq!(simple_argv("touch"), words(&["touch"]));
         assert_eq!(simple_argv("  make  -j4\tall "), words(&["make", "-j4", "all"]));
         assert_eq!(simple_argv("/usr/bin/env FOO=1 x"), words(&["/usr/bin/env", "FOO=1", "x"]));
         assert_eq!(simple_argv("rsync -a src/ host:/dst"), words(&["rsync", "-a", "src/", "host:/dst"]));
