@@ -10,7 +10,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// The schema this volley writes. Each step upgrades from the version before it.
@@ -57,11 +56,6 @@ pub fn open_for_writing(state_dir: &Path) -> Result<Connection, RecordError> {
     let _mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-    // Closing the last connection would checkpoint the WAL into the database and
-    // delete it: fsyncs at the end of every run, and a WAL file (and a directory
-    // fsync) re-created by the next. The automatic checkpoint every 1000 pages still
-    // bounds the WAL.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(db)?;
     migrate(&mut conn, &shown)?;
     Ok(conn)
 }
