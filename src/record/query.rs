@@ -155,12 +155,19 @@ pub struct CheckedTask {
     pub verdict: Verdict,
 }
 
-/// The last finished run and each of its successful tasks judged against the
-/// median of that task's previous successful runs; `None` when no run has finished.
+/// The last finished run of tasks and each of its successful tasks judged against the
+/// median of that task's previous successful runs; `None` when no such run has
+/// finished. Runs without task results (a `volley up`, a run interrupted before any
+/// task ended) have nothing to judge and are passed over.
 pub fn check(conn: &Connection, threshold: f64) -> rusqlite::Result<Option<(RunRow, Vec<CheckedTask>)>> {
     let run = conn
         .query_row(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE status != 'running' ORDER BY id DESC LIMIT 1"),
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE status NOT IN ('running', 'serving')
+                   AND EXISTS (SELECT 1 FROM tasks WHERE tasks.run_id = runs.id)
+                 ORDER BY id DESC LIMIT 1"
+            ),
             [],
             run_row,
         )

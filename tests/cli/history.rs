@@ -185,6 +185,15 @@ fn history_check_fails_on_a_deliberately_slower_run() {
     test.write("duration", "0.6");
     volley(&test, &["run"]).code(0);
     volley(&test, &["history", "--check"]).code(1).stdout_has("regression: work");
+    // A later run without task results (as `volley up` records) does not hide it.
+    let conn = Connection::open(test.path(".volley/history.db")).expect("history");
+    conn.execute(
+        "INSERT INTO runs (run_key, command, started_at_us, ended_at_us, wall_us, status, exit_code, jobs, host, pid)
+         VALUES ('up-1', '[\"volley\",\"up\"]', 1, 2, 1, 'succeeded', 0, 1, 'h', 1)",
+        [],
+    )
+    .expect("insert");
+    volley(&test, &["history", "--check"]).code(1).stdout_has("regression: work");
 }
 
 /// `start NAME <seconds>` / `end NAME <seconds>` lines, from the tasks' own clocks.
