@@ -58,7 +58,7 @@ pub enum Command {
     /// predicted for N slots by simulating the scheduler on history.
     #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
-    /// What a `volley run` in progress in this project is doing (from another terminal).
+    /// A `volley run` in progress here, and the services (from any terminal).
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
     #[command(about = "A recorded run as text, JSON, CSV, HTML, a Chrome trace or JUnit XML", after_help = REPORT_EXAMPLES)]
