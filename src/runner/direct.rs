@@ -64,7 +64,16 @@ pub struct Launch {
 }
 
 impl Launch {
-    pub fn request(self, key: TaskKey, env: Vec<(OsString, OsString)>, dir: PathBuf) -> SpawnRequest {
+    pub fn request(self, key: TaskKey, mut env: Vec<(OsString, OsString)>, dir: PathBuf) -> SpawnRequest {
+        if self.arg0.is_some() {
+            // A shell would export its working directory as PWD; without one, the
+            // program would see volley's.
+            let pwd = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone()).into_os_string();
+            match env.iter_mut().find(|(name, _)| name == "PWD") {
+                Some((_, value)) => *value = pwd,
+                None => env.push(("PWD".into(), pwd)),
+            }
+        }
         SpawnRequest { key, program: self.program, arg0: self.arg0, args: self.args, env, dir }
     }
 }

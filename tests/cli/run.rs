@@ -236,6 +236,10 @@ env = {{ PATH = ".:/usr/bin:/bin" }}
 run = "volley-no-such-program arg"
 allow_failure = true
 
+[tasks.where]
+run = "/usr/bin/env"
+dir = "bin"
+
 [tasks.code]
 run = "false"
 success_codes = [1]
@@ -258,4 +262,10 @@ success_codes = [1]
         .map(|run| std::fs::read_to_string(run.path().join("missing.log")).unwrap_or_default())
         .collect::<String>();
     assert!(log.contains("volley-no-such-program: not found"), "{log}");
+    let env = std::fs::read_dir(test.path(".volley/logs"))
+        .expect("logs")
+        .flatten()
+        .map(|run| std::fs::read_to_string(run.path().join("where.log")).unwrap_or_default())
+        .collect::<String>();
+    assert!(env.lines().any(|line| line == format!("PWD={}", bin.display())), "{env}");
 }
