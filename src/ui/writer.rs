@@ -46,7 +46,15 @@ pub struct OutputWriter {
     thread: Option<JoinHandle<()>>,
     stdout_closed: Arc<AtomicBool>,
     /// Set (with an unpark) when someone waits for the thread: stop lingering.
-    hurry: Arc<AtomicBool>,
+    hurry: Arc<Hurry>,
+}
+
+/// Why the thread should not linger: a one-off `sync`, or `close` (for good: after it
+/// the thread only writes what is left, and must not wait between those bursts).
+#[derive(Default)]
+struct Hurry {
+    once: AtomicBool,
+    closing: AtomicBool,
 }
 
 impl OutputWriter {
@@ -59,7 +67,7 @@ impl OutputWriter {
         let (tx, rx) = mpsc::channel();
         let stdout_closed = Arc::new(AtomicBool::new(false));
         let closed = stdout_closed.clone();
-        let hurry = Arc::new(AtomicBool::new(false));
+        let hurry = Arc::new(Hurry::default());
         let hurry_seen = hurry.clone();
         let thread = std::thread::Builder::new()
             .name("volley-output".into())
@@ -93,12 +101,12 @@ impl OutputWriter {
     pub fn sync(&self) {
         let (tx, rx) = mpsc::channel();
         self.send(Message::Synced(tx));
+        self.hurry.once.store(true, Ordering::Release);
         self.wake();
         let _ = rx.recv();
     }
 
     fn wake(&self) {
-        self.hurry.store(true, Ordering::Release);
         if let Some(thread) = &self.thread {
             thread.thread().unpark();
         }
@@ -112,6 +120,7 @@ impl OutputWriter {
     /// Writes out everything queued and stops the thread.
     pub fn close(&mut self) {
         self.tx = None;
+        self.hurry.closing.store(true, Ordering::Release);
         self.wake();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -142,7 +151,7 @@ struct Drain {
     stdout: BufWriter<Box<dyn Write + Send>>,
     stderr: Box<dyn Write + Send>,
     closed: Arc<AtomicBool>,
-    hurry: Arc<AtomicBool>,
+    hurry: Arc<Hurry>,
 }
 
 impl Drain {
@@ -161,7 +170,7 @@ impl Drain {
     fn linger(&self) {
         let until = Instant::now() + LINGER;
         loop {
-            if self.hurry.swap(false, Ordering::AcqRel) {
+            if self.hurry.closing.load(Ordering::Acquire) || self.hurry.once.swap(false, Ordering::AcqRel) {
                 return;
             }
             let now = Instant::now();
@@ -293,6 +302,25 @@ pub(super) mod tests {
         let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
         let expected: String = (0..1000).map(|i| i.to_string() + "\n").collect();
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn close_does_not_wait_out_a_linger() {
+        // With the bug this guards against, every close took at least LINGER: the
+        // wake-up was used up by the last burst, and the thread lingered once more.
+        let fastest = (0..5)
+            .map(|_| {
+                let mut writer = OutputWriter::spawn(Box::new(io::sink()), Box::new(io::sink()), None);
+                writer.stdout(b"first\n".to_vec());
+                std::thread::sleep(Duration::from_millis(1));
+                writer.stdout(b"second\n".to_vec());
+                let started = Instant::now();
+                writer.close();
+                started.elapsed()
+            })
+            .min()
+            .expect("five closes");
+        assert!(fastest < LINGER / 2, "close took {fastest:?}");
     }
 
     #[test]
