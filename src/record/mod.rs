@@ -19,7 +19,7 @@ pub use plan_query::{FanOutHistory, fan_out_history, fan_out_history_from};
 pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, runs, task_runs};
 pub use recorder::Recorder;
 pub use report_query::{
-    AlertRow, AttemptRow, RunInfo, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
+    AlertRow, AttemptRow, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
 };
 pub use schema::{FILE_NAME, SCHEMA_VERSION, open_for_reading};
 pub use service_query::{ServiceEventRow, render_timeline, service_events};

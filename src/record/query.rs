@@ -70,14 +70,15 @@ fn successful_durations(conn: &Connection, name: &str, before_run: i64) -> rusql
     rows.map(|r| r.map(|us| us.max(0) as u64)).collect()
 }
 
-/// One recorded run.
+/// One recorded run: the row `history`, `report` and `compare` read.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRow {
     pub id: i64,
     pub run_key: String,
     pub command: Vec<String>,
     pub started_at_us: i64,
-    /// `None` while running, or if volley was killed before the end.
+    /// `None` while running, or if volley was killed before the end (likewise `wall_us`).
+    pub ended_at_us: Option<i64>,
     pub wall_us: Option<i64>,
     pub status: String,
     pub exit_code: Option<i32>,
@@ -85,20 +86,23 @@ pub struct RunRow {
     pub host: String,
 }
 
-const RUN_COLUMNS: &str = "id, run_key, command, started_at_us, wall_us, status, exit_code, jobs, host";
+pub(super) const RUN_COLUMNS: &str =
+    "id, run_key, command, started_at_us, ended_at_us, wall_us, status, exit_code, jobs, host";
 
-fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+/// A row selected with [`RUN_COLUMNS`].
+pub(super) fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     let command: String = row.get(2)?;
     Ok(RunRow {
         id: row.get(0)?,
         run_key: row.get(1)?,
         command: serde_json::from_str(&command).unwrap_or_default(),
         started_at_us: row.get(3)?,
-        wall_us: row.get(4)?,
-        status: row.get(5)?,
-        exit_code: row.get(6)?,
-        jobs: row.get(7)?,
-        host: row.get(8)?,
+        ended_at_us: row.get(4)?,
+        wall_us: row.get(5)?,
+        status: row.get(6)?,
+        exit_code: row.get(7)?,
+        jobs: row.get(8)?,
+        host: row.get(9)?,
     })
 }
 

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use volley_core::history::{BASELINE_RUNS, Baseline};
 
+use super::query::{RUN_COLUMNS, RunRow, run_row};
+
 /// Which run a report is about, as typed after `volley report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunSelector {
@@ -45,21 +47,6 @@ pub fn resolve_run(conn: &Connection, selector: RunSelector) -> rusqlite::Result
             })
             .optional(),
     }
-}
-
-/// The run row itself.
-#[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub id: i64,
-    pub run_key: String,
-    pub command: Vec<String>,
-    pub started_at_us: i64,
-    pub ended_at_us: Option<i64>,
-    pub wall_us: Option<i64>,
-    pub status: String,
-    pub exit_code: Option<i32>,
-    pub jobs: i64,
-    pub host: String,
 }
 
 /// A task as planned at the start of the run (schema v2 `run_units`).
@@ -144,7 +131,7 @@ pub struct AlertRow {
 /// Everything recorded about one run.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    pub run: RunInfo,
+    pub run: RunRow,
     /// `None` when the run was recorded before the graph was (schema v1): its
     /// dependency edges, hence its critical path, are unknown.
     pub units: Option<Vec<UnitRow>>,
@@ -161,28 +148,8 @@ pub struct RunRecord {
 
 /// Reads run `id` whole; `samples` says whether to read its time series too.
 pub fn load_run(conn: &Connection, id: i64, samples: bool) -> rusqlite::Result<Option<RunRecord>> {
-    let run = conn
-        .query_row(
-            "SELECT id, run_key, command, started_at_us, ended_at_us, wall_us, status, exit_code, jobs, host
-             FROM runs WHERE id = ?1",
-            [id],
-            |row| {
-                let command: String = row.get(2)?;
-                Ok(RunInfo {
-                    id: row.get(0)?,
-                    run_key: row.get(1)?,
-                    command: serde_json::from_str(&command).unwrap_or_default(),
-                    started_at_us: row.get(3)?,
-                    ended_at_us: row.get(4)?,
-                    wall_us: row.get(5)?,
-                    status: row.get(6)?,
-                    exit_code: row.get(7)?,
-                    jobs: row.get(8)?,
-                    host: row.get(9)?,
-                })
-            },
-        )
-        .optional()?;
+    let run =
+        conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [id], run_row).optional()?;
     let Some(run) = run else { return Ok(None) };
     let tasks = tasks(conn, id)?;
     let baselines = baselines(conn, id, &tasks)?;

@@ -15,7 +15,7 @@ use volley_core::fanout::shell_quote;
 use volley_core::history::{Baseline, Verdict};
 
 use super::critical;
-use crate::record::{AlertRow, AttemptRow, RunRecord, SampleRow};
+use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow};
 
 /// Bumped when a field is renamed or removed (adding fields does not).
 pub const FORMAT_VERSION: u32 = 1;
@@ -23,7 +23,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub format_version: u32,
-    pub run: RunSection,
+    pub run: RunRow,
     pub totals: Totals,
     /// `None` when the run's dependency graph was not recorded (older history).
     pub critical_path: Option<CriticalPath>,
@@ -40,19 +40,6 @@ pub struct Report {
     /// The time series, only when asked for (`--samples`, html, trace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<Vec<SampleRow>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSection {
-    pub id: i64,
-    pub run_key: String,
-    pub command: Vec<String>,
-    pub started_at_us: i64,
-    pub ended_at_us: Option<i64>,
-    pub status: String,
-    pub exit_code: Option<i32>,
-    pub jobs: i64,
-    pub host: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -232,17 +219,7 @@ impl Report {
         Report {
             format_version: FORMAT_VERSION,
             totals: totals(&tasks, record.attempts.len(), run.wall_us),
-            run: RunSection {
-                id: run.id,
-                run_key: run.run_key.clone(),
-                command: run.command.clone(),
-                started_at_us: run.started_at_us,
-                ended_at_us: run.ended_at_us,
-                status: run.status.clone(),
-                exit_code: run.exit_code,
-                jobs: run.jobs,
-                host: run.host.clone(),
-            },
+            run: run.clone(),
             critical_path: path,
             regression_threshold: threshold,
             tasks,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use volley_core::history::Baseline;
 
 use super::{Format, Report, compare, render};
-use crate::record::{AlertRow, AttemptRow, RunInfo, RunRecord, SampleRow, TaskRow, UnitRow};
+use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow, TaskRow, UnitRow};
 
 const EVIL: &str = "<script>alert(1)</script>";
 const QUOTES: &str = "&\"', x";
@@ -126,7 +126,7 @@ fn fixture() -> RunRecord {
     baselines.insert("ship".to_string(), Baseline::of(&[100_000, 102_000, 98_000]).expect("baseline"));
     baselines.insert(evil.clone(), Baseline::of(&[300_000, 300_000, 300_000]).expect("baseline"));
     RunRecord {
-        run: RunInfo {
+        run: RunRow {
             id: 7,
             run_key: "20260101-120000-ab12".to_string(),
             command: vec!["/usr/bin/volley".to_string(), "run".to_string(), "-k".to_string()],
