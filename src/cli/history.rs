@@ -5,7 +5,6 @@
 //! stable field names for tools.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use rusqlite::Connection;
 use volley_core::history::{Verdict, median, sparkline};
@@ -19,7 +18,7 @@ use crate::record::{self, RunRow, TaskRun};
 const TREND_NOISE: f64 = 0.05;
 
 pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, CliError> {
-    let (state_dir, regression) = where_and_threshold(cli)?;
+    let (state_dir, regression) = project::history_location(cli)?;
     let Some(conn) = record::open_for_reading(&state_dir) else {
         if args.json {
             println!("{}", serde_json::json!({ "runs": [] }));
@@ -41,21 +40,6 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, CliError> {
     .map_err(failed)?;
     print!("{text}");
     Ok(exit::SUCCESS)
-}
-
-/// The project's state directory and regression threshold; without a volley.toml
-/// (history written by `volley exec`), `.volley` here and the default threshold.
-fn where_and_threshold(cli: &Cli) -> Result<(PathBuf, f64), CliError> {
-    let default_threshold = volley_core::model::Alerts::default().regression;
-    if cli.file.is_none() {
-        let cwd = std::env::current_dir()
-            .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
-        if project::find(&cwd).is_none() {
-            return Ok((cwd.join(".volley"), default_threshold));
-        }
-    }
-    let project = project::load(cli.file.as_deref(), false)?;
-    Ok((project.settings.state_dir.clone(), project.settings.alerts.regression))
 }
 
 fn when(started_at_us: i64) -> String {

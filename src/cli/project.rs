@@ -8,6 +8,7 @@ use volley_core::config::{self, FileSystem, PathKind};
 use volley_core::model::Project;
 
 use super::CliError;
+use super::args::Cli;
 
 pub const FILE_NAME: &str = "volley.toml";
 
@@ -46,4 +47,20 @@ pub fn load(explicit: Option<&Path>, color: bool) -> Result<Project, CliError> {
         eprint!("{}", project.warnings.render(color && std::io::stderr().is_terminal()));
     }
     Ok(project)
+}
+
+/// Where the history is, and the regression threshold to judge it by: from volley.toml
+/// when there is one; without (history written by `volley exec`), `.volley` in the
+/// current directory and the default threshold.
+pub fn history_location(cli: &Cli) -> Result<(PathBuf, f64), CliError> {
+    let default_threshold = volley_core::model::Alerts::default().regression;
+    if cli.file.is_none() {
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
+        if find(&cwd).is_none() {
+            return Ok((cwd.join(".volley"), default_threshold));
+        }
+    }
+    let project = load(cli.file.as_deref(), false)?;
+    Ok((project.settings.state_dir.clone(), project.settings.alerts.regression))
 }

@@ -59,7 +59,7 @@ impl History {
     /// Finds the history like `volley history` does: the project's `state_dir`, or
     /// `.volley` here when there is no volley.toml (runs of `volley exec`).
     pub fn open(cli: &Cli) -> Result<History, CliError> {
-        let (state_dir, threshold) = locate(cli)?;
+        let (state_dir, threshold) = project::history_location(cli)?;
         let path = state_dir.join(record::FILE_NAME);
         let conn = record::open_for_reading(&state_dir).ok_or_else(|| {
             CliError::usage(format!("no history in {}", state_dir.display()))
@@ -103,21 +103,6 @@ impl History {
         report.attach_last_lines(|path| log_tail(path, LOG_TAIL_LINES));
         Ok(report)
     }
-}
-
-/// The state directory and regression threshold: from volley.toml when there is
-/// one, else `.volley` here and the defaults.
-fn locate(cli: &Cli) -> Result<(PathBuf, f64), CliError> {
-    let default_threshold = volley_core::model::Alerts::default().regression;
-    if cli.file.is_none() {
-        let cwd = std::env::current_dir()
-            .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
-        if project::find(&cwd).is_none() {
-            return Ok((cwd.join(".volley"), default_threshold));
-        }
-    }
-    let project = project::load(cli.file.as_deref(), false)?;
-    Ok((project.settings.state_dir.clone(), project.settings.alerts.regression))
 }
 
 /// The last `n` lines of a log file (lossy UTF-8); `None` when it is gone.
