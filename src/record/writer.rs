@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
-use volley_core::event::{AttemptEnd, Event, PlannedTask, RunStatus, TaskKey, TaskStatus};
+use volley_core::event::{AttemptEnd, Event, PlannedTask, TaskKey};
 use volley_core::graph::UnitId;
 
 pub struct Writer {
@@ -200,7 +200,7 @@ fn apply(
                 name.as_ref(),
                 unit_name(units, key.unit, name),
                 key.instance,
-                task_status(*status),
+                status.word(),
                 *t_us as i64,
                 *duration_us as i64,
                 attempts,
@@ -220,7 +220,7 @@ fn apply(
                 run,
                 *t_us as i64,
                 *wall_us as i64,
-                run_status(*status),
+                status.word(),
                 status.exit_code()
             ])?;
         }
@@ -264,28 +264,6 @@ fn describe_end(end: &AttemptEnd) -> (&'static str, Option<i32>, Option<i32>, Op
         AttemptEnd::TimedOut => ("timed_out", None, None, None),
         AttemptEnd::Interrupted => ("interrupted", None, None, None),
         AttemptEnd::SpawnFailed { message } => ("spawn_failed", None, None, Some(message)),
-    }
-}
-
-/// The same words as the `--events` stream.
-pub fn task_status(status: TaskStatus) -> &'static str {
-    match status {
-        TaskStatus::Succeeded => "succeeded",
-        TaskStatus::Failed => "failed",
-        TaskStatus::TimedOut => "timed_out",
-        TaskStatus::Skipped => "skipped",
-        TaskStatus::NotStarted => "not_started",
-        TaskStatus::Interrupted => "interrupted",
-        TaskStatus::Cached => "cached",
-        TaskStatus::Resumed => "resumed",
-    }
-}
-
-fn run_status(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Interrupted => "interrupted",
     }
 }
 

@@ -17,21 +17,6 @@ use volley_core::summary::RunSummary;
 use super::model::CriticalPath;
 use crate::record::RunRecord;
 
-/// The `--events` word for a task status, back to the type.
-pub fn task_status(word: &str) -> Option<TaskStatus> {
-    Some(match word {
-        "succeeded" => TaskStatus::Succeeded,
-        "failed" => TaskStatus::Failed,
-        "timed_out" => TaskStatus::TimedOut,
-        "skipped" => TaskStatus::Skipped,
-        "not_started" => TaskStatus::NotStarted,
-        "interrupted" => TaskStatus::Interrupted,
-        "cached" => TaskStatus::Cached,
-        "resumed" => TaskStatus::Resumed,
-        _ => return None,
-    })
-}
-
 /// `None` when the run's graph was not recorded.
 pub fn critical_path<'a>(record: &'a RunRecord) -> Option<CriticalPath> {
     let units = record.units.as_ref()?;
@@ -86,7 +71,7 @@ pub fn critical_path<'a>(record: &'a RunRecord) -> Option<CriticalPath> {
         });
     }
     for task in &record.tasks {
-        let Some(status) = task_status(&task.status) else { continue };
+        let Some(status) = TaskStatus::from_word(&task.status) else { continue };
         summary.observe(&Event::TaskFinished {
             t_us: task.ended_us.max(0) as u64,
             key: key(&task.unit, task.instance),

@@ -68,7 +68,7 @@ pub fn render(report: &Report) -> String {
         ("task time (sum)", duration(Some(t.task_time_us))),
         ("speed-up", t.speed_up.map_or_else(|| "–".to_string(), |s| format!("{s:.1}×"))),
         ("critical path", duration(path_length)),
-        ("tasks", format!("{} / {}", t.succeeded + t.cached + t.resumed, t.tasks)),
+        ("tasks", format!("{} / {}", t.counts.succeeded + t.counts.cached + t.counts.resumed, t.tasks)),
         ("slot wait", duration(t.wait_us)),
         ("regressions", report.regressions.len().to_string()),
     ];

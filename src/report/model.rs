@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
-use volley_core::event::AttemptEnd;
+use volley_core::event::{AttemptEnd, TaskStatus};
 use volley_core::fanout::shell_quote;
 use volley_core::history::{Baseline, Verdict};
+use volley_core::summary::Counts;
 
 use super::critical;
 use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow};
@@ -45,18 +46,10 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     pub tasks: usize,
-    pub succeeded: usize,
-    pub failed: usize,
-    pub timed_out: usize,
-    pub skipped: usize,
-    pub not_started: usize,
-    pub interrupted: usize,
-    pub cached: usize,
-    pub resumed: usize,
-    /// Started but no result recorded (volley was killed).
-    pub unfinished: usize,
-    pub flaky: usize,
-    pub allowed_failures: usize,
+    /// Per final status, as the end-of-run summary counts them (`unfinished`: started,
+    /// but no result recorded because volley was killed).
+    #[serde(flatten)]
+    pub counts: Counts,
     pub attempts: usize,
     /// `None` when the run did not finish.
     pub wall_us: Option<i64>,
@@ -127,7 +120,7 @@ pub struct BaselineEntry {
 
 impl TaskEntry {
     pub fn is_failure(&self) -> bool {
-        matches!(self.status.as_str(), "failed" | "timed_out")
+        TaskStatus::from_word(&self.status).is_some_and(TaskStatus::is_failure)
     }
 
     pub fn cpu_us(&self) -> Option<i64> {
@@ -313,20 +306,7 @@ fn judge(task: &mut TaskEntry, baseline: Option<&Baseline>, threshold: f64) {
 fn totals(tasks: &[TaskEntry], attempts: usize, wall_us: Option<i64>) -> Totals {
     let mut totals = Totals { tasks: tasks.len(), attempts, wall_us, ..Totals::default() };
     for task in tasks {
-        let counter = match task.status.as_str() {
-            "succeeded" => &mut totals.succeeded,
-            "failed" => &mut totals.failed,
-            "timed_out" => &mut totals.timed_out,
-            "skipped" => &mut totals.skipped,
-            "not_started" => &mut totals.not_started,
-            "interrupted" => &mut totals.interrupted,
-            "cached" => &mut totals.cached,
-            "resumed" => &mut totals.resumed,
-            _ => &mut totals.unfinished,
-        };
-        *counter += 1;
-        totals.flaky += usize::from(task.flaky);
-        totals.allowed_failures += usize::from(task.allowed_failure && task.is_failure());
+        totals.counts.count(TaskStatus::from_word(&task.status), task.flaky, task.allowed_failure);
         totals.task_time_us += task.duration_us;
         totals.cpu_user_us += task.cpu_user_us.unwrap_or(0);
         totals.cpu_system_us += task.cpu_system_us.unwrap_or(0);

@@ -201,8 +201,11 @@ fn attempts_are_summed_per_task_and_missing_figures_stay_missing() {
     let lint = report.task("lint").expect("lint");
     assert_eq!((lint.cpu_us(), lint.peak_rss_bytes), (None, None));
     assert_eq!(report.totals.tasks, 6);
-    assert_eq!((report.totals.succeeded, report.totals.failed, report.totals.skipped), (4, 1, 1));
-    assert_eq!((report.totals.flaky, report.totals.allowed_failures), (1, 1));
+    assert_eq!(
+        (report.totals.counts.succeeded, report.totals.counts.failed, report.totals.counts.skipped),
+        (4, 1, 1)
+    );
+    assert_eq!((report.totals.counts.flaky, report.totals.counts.allowed_failures), (1, 1));
     assert_eq!(report.totals.task_time_us, 1_250_000);
 }
 

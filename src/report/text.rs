@@ -42,23 +42,26 @@ pub fn status_label(task: &TaskEntry) -> (String, Style) {
 /// The headline: how the run ended, in the summary's words.
 pub fn headline(report: &Report) -> (&'static str, Style, String) {
     let t = &report.totals;
-    let mut parts = vec![format!("{} succeeded", t.succeeded)];
-    if t.flaky > 0 {
-        let _ = write!(parts[0], " ({} flaky)", t.flaky);
+    let mut parts = vec![format!("{} succeeded", t.counts.succeeded)];
+    if t.counts.flaky > 0 {
+        let _ = write!(parts[0], " ({} flaky)", t.counts.flaky);
     }
-    let failed = t.failed + t.timed_out;
+    let failed = t.counts.failed + t.counts.timed_out;
     if failed > 0 {
-        let allowed =
-            if t.allowed_failures > 0 { format!(" ({} allowed)", t.allowed_failures) } else { String::new() };
+        let allowed = if t.counts.allowed_failures > 0 {
+            format!(" ({} allowed)", t.counts.allowed_failures)
+        } else {
+            String::new()
+        };
         parts.push(format!("{failed} failed{allowed}"));
     }
     for (n, word) in [
-        (t.skipped, "skipped"),
-        (t.not_started, "not started"),
-        (t.interrupted, "interrupted"),
-        (t.cached, "cached"),
-        (t.resumed, "resumed"),
-        (t.unfinished, "unfinished"),
+        (t.counts.skipped, "skipped"),
+        (t.counts.not_started, "not started"),
+        (t.counts.interrupted, "interrupted"),
+        (t.counts.cached, "cached"),
+        (t.counts.resumed, "resumed"),
+        (t.counts.unfinished, "unfinished"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {word}"));

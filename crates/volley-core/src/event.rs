@@ -71,8 +71,33 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// Every status with its word in `--events` and the history (serde agrees: tested).
+    const WORDS: [(TaskStatus, &'static str); 8] = [
+        (TaskStatus::Succeeded, "succeeded"),
+        (TaskStatus::Failed, "failed"),
+        (TaskStatus::TimedOut, "timed_out"),
+        (TaskStatus::Skipped, "skipped"),
+        (TaskStatus::NotStarted, "not_started"),
+        (TaskStatus::Interrupted, "interrupted"),
+        (TaskStatus::Cached, "cached"),
+        (TaskStatus::Resumed, "resumed"),
+    ];
+
     pub fn is_success(self) -> bool {
         matches!(self, TaskStatus::Succeeded | TaskStatus::Cached | TaskStatus::Resumed)
+    }
+
+    pub fn is_failure(self) -> bool {
+        matches!(self, TaskStatus::Failed | TaskStatus::TimedOut)
+    }
+
+    pub fn word(self) -> &'static str {
+        Self::WORDS.iter().find(|(status, _)| *status == self).map_or("", |(_, word)| word)
+    }
+
+    /// The status a word (as recorded) stands for; `None` for anything else.
+    pub fn from_word(word: &str) -> Option<TaskStatus> {
+        Self::WORDS.iter().find(|(_, w)| *w == word).map(|(status, _)| *status)
     }
 }
 
@@ -86,6 +111,15 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Its word in `--events` and the history.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
     /// SPEC §2 exit status.
     pub fn exit_code(self) -> i32 {
         match self {
@@ -309,4 +343,22 @@ pub trait EventSink {
     fn event(&mut self, event: &Event);
     /// Called once after `RunFinished` (or on abort): flush everything.
     fn finish(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RunStatus, TaskStatus};
+
+    #[test]
+    fn status_words_are_the_serialized_names_and_read_back() {
+        for (status, word) in TaskStatus::WORDS {
+            assert_eq!(status.word(), word);
+            assert_eq!(TaskStatus::from_word(word), Some(status));
+            assert_eq!(serde_json::to_string(&status).expect("json"), format!("\"{word}\""));
+        }
+        assert_eq!(TaskStatus::from_word("unfinished"), None);
+        for status in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Interrupted] {
+            assert_eq!(serde_json::to_string(&status).expect("json"), format!("\"{}\"", status.word()));
+        }
+    }
 }

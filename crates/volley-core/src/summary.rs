@@ -91,7 +91,7 @@ impl TaskRecord {
     /// Failed or timed out: fails the run (or would, without `allow_failure`). Being
     /// stopped by an interrupt is not the task's own failure.
     pub fn is_failure(&self) -> bool {
-        matches!(self.status, Some(TaskStatus::Failed | TaskStatus::TimedOut))
+        self.status.is_some_and(TaskStatus::is_failure)
     }
 
     fn keep_tail(&mut self, lines: &Lines) {
@@ -158,7 +158,7 @@ struct UnitInfo {
 
 /// Tasks per final status. Fan-out instances count one each; a fan-out task itself
 /// does not count.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub succeeded: usize,
     pub failed: usize,
@@ -192,7 +192,12 @@ impl Counts {
     }
 
     fn add(&mut self, record: &TaskRecord) {
-        match record.status {
+        self.count(record.status, record.flaky, record.allowed_failure);
+    }
+
+    /// Counts one task with this final status (`None`: no result was reported).
+    pub fn count(&mut self, status: Option<TaskStatus>, flaky: bool, allowed_failure: bool) {
+        match status {
             None => self.unfinished += 1,
             Some(TaskStatus::Succeeded) => self.succeeded += 1,
             Some(TaskStatus::Failed) => self.failed += 1,
@@ -203,8 +208,8 @@ impl Counts {
             Some(TaskStatus::Cached) => self.cached += 1,
             Some(TaskStatus::Resumed) => self.resumed += 1,
         }
-        self.flaky += usize::from(record.flaky);
-        self.allowed_failures += usize::from(record.allowed_failure && record.is_failure());
+        self.flaky += usize::from(flaky);
+        self.allowed_failures += usize::from(allowed_failure && status.is_some_and(TaskStatus::is_failure));
     }
 
     /// Everything counted, each task once.
