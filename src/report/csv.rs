@@ -2,7 +2,6 @@
 //! per sample. Figures are raw numbers (µs, bytes) so spreadsheets can compute with
 //! them; a figure that was not recorded is an empty field. Quoting per RFC 4180.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::escape::csv;
@@ -24,10 +23,9 @@ pub fn attempts(report: &Report) -> String {
     out.push_str(ATTEMPT_HEADER);
     out.push_str("\r\n");
     let run = report.run.id;
-    let statuses: HashMap<(&str, u32), &str> =
-        report.tasks.iter().map(|t| ((t.unit.as_str(), t.instance), t.status.as_str())).collect();
+    let tasks = report.tasks_by_instance();
     for a in &report.attempts {
-        let task_status = statuses.get(&(a.unit.as_str(), a.instance)).copied().unwrap_or_default();
+        let task_status = tasks.get(&(a.unit.as_str(), a.instance)).map_or("", |t| t.status.as_str());
         let _ = write!(
             out,
             "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",

@@ -51,8 +51,9 @@ fn outcome(task: Option<&TaskEntry>, attempt: &AttemptRow) -> Outcome {
 pub fn render(report: &Report) -> String {
     let mut cases = String::new();
     let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+    let tasks = report.tasks_by_instance();
     for attempt in &report.attempts {
-        let task = report.tasks.iter().find(|t| t.unit == attempt.unit && t.instance == attempt.instance);
+        let task = tasks.get(&(attempt.unit.as_str(), attempt.instance)).copied();
         let duration = attempt.ended_us.map_or(0, |e| e - attempt.started_us);
         tests += 1;
         let _ = write!(

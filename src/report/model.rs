@@ -155,6 +155,11 @@ pub fn attempt_end(attempt: &AttemptRow) -> Option<AttemptEnd> {
 }
 
 impl Report {
+    /// Each task or instance by (task, instance), to find the one an attempt belongs to.
+    pub fn tasks_by_instance(&self) -> HashMap<(&str, u32), &TaskEntry> {
+        self.tasks.iter().map(|t| ((t.unit.as_str(), t.instance), t)).collect()
+    }
+
     /// Digests `record`; `threshold` is `alerts.regression`.
     pub fn build(record: &RunRecord, threshold: f64) -> Report {
         let path = critical::critical_path(record);
