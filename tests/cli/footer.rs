@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::plan::volley;
-use crate::support::{Test, VOLLEY, require_tool, wait_for};
+use crate::support::{Test, VOLLEY, require_tool, volley, wait_for};
 
 #[test]
 fn footer_shows_usual_durations_and_the_time_left() {

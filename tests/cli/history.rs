@@ -2,34 +2,12 @@
 //! survives a SIGKILL and concurrent runs, that a broken history only warns, and
 //! that the next run schedules and predicts with the recorded medians.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::support::{Run, Test, VOLLEY, signal, wait_for};
-
-/// Runs volley with `args` in the test's project (the builder's `args` are for one
-/// command; these tests run several in one project).
-fn volley(test: &Test, args: &[&str]) -> Run {
-    let output = command(test, args).output().expect("run volley");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn command(test: &Test, args: &[&str]) -> Command {
-    let mut command = Command::new(VOLLEY);
-    command
-        .args(args)
-        .current_dir(test.dir.path())
-        .env_remove("VOLLEY_JOBS")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    command
-}
+use crate::support::{Test, command, signal, volley, wait_for};
 
 fn db(test: &Test) -> Connection {
     Connection::open(test.path(".volley/history.db")).expect("open history.db")

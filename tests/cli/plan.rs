@@ -9,27 +9,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::support::{Run, Test, VOLLEY};
-
-pub fn volley(test: &Test, args: &[&str]) -> Run {
-    let output = command(test, args).output().expect("run volley");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-pub fn command(test: &Test, args: &[&str]) -> Command {
-    let mut command = Command::new(VOLLEY);
-    command
-        .args(args)
-        .current_dir(test.dir.path())
-        .env_remove("VOLLEY_JOBS")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    command
-}
+use crate::support::{Test, VOLLEY, volley};
 
 /// `1.8s`, `950ms`, `1m02s` as volley prints them.
 fn parse_duration(text: &str) -> Duration {

@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Run, Test, VOLLEY, require_tool, wait_for};
+use crate::support::{Test, VOLLEY, require_tool, volley, wait_for};
 
 const EVIL: &str = "<script>alert(1)</script>";
 
@@ -32,22 +32,6 @@ deps = ["each"]
 run = "echo 'first line'; echo 'lint: 3 problems'; exit 4"
 allow_failure = true
 "#;
-
-fn volley(test: &Test, args: &[&str]) -> Run {
-    let output = Command::new(VOLLEY)
-        .args(args)
-        .current_dir(test.dir.path())
-        .env_remove("VOLLEY_JOBS")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run volley");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 fn recorded_project() -> Test {
     let test = Test::with_toml(PROJECT);

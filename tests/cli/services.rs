@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::support::{Run, Test, VOLLEY, alive, read_pids, signal, wait_for};
+pub use crate::support::volley;
+use crate::support::{Test, alive, read_pids, signal, wait_for};
 
 pub const SERVICE_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/service.py");
 
@@ -42,23 +43,6 @@ pub fn first(events: &[(f64, String, String)], name: &str, what: &str) -> f64 {
 
 pub fn count(events: &[(f64, String, String)], name: &str, what: &str) -> usize {
     events.iter().filter(|(_, n, w)| n == name && w == what).count()
-}
-
-/// Runs volley in `test`'s project with `args`.
-pub fn volley(test: &Test, args: &[&str]) -> Run {
-    let output = std::process::Command::new(VOLLEY)
-        .args(args)
-        .current_dir(test.dir.path())
-        .env_remove("VOLLEY_JOBS")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run volley");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 /// Stops whatever a test left running, even when it fails half-way.

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::plan::{command, volley};
-use crate::support::{Test, signal, wait_for};
+use crate::support::{Test, command, signal, volley, wait_for};
 
 /// `first` → `slow` (waits for `release`) → `last`, and `each` (three instances)
 /// beside `slow`.

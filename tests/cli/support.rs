@@ -106,9 +106,15 @@ impl Test {
     }
 
     pub fn command(&self) -> Command {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.command_with(&args)
+    }
+
+    /// `volley ARGS` in this project (its `cwd` and `env`), instead of the builder's args.
+    pub fn command_with(&self, args: &[&str]) -> Command {
         let mut command = Command::new(VOLLEY);
         command
-            .args(&self.args)
+            .args(args)
             .current_dir(self.cwd.clone().unwrap_or_else(|| self.dir.path().to_path_buf()))
             .env_remove("VOLLEY_JOBS")
             .env("NO_COLOR", "1")
@@ -120,12 +126,7 @@ impl Test {
     }
 
     pub fn run(&self) -> Run {
-        let output: Output = self.command().output().expect("run volley");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::of(self.command())
     }
 
     /// Starts volley without waiting; stdout and stderr go to files in the project.
@@ -187,4 +188,26 @@ pub fn require_tool(tool: &str) -> bool {
         eprintln!("skipped: {tool} is not installed");
     }
     found
+}
+
+impl Run {
+    /// Runs `command` to the end and keeps what it printed.
+    pub fn of(mut command: Command) -> Run {
+        let output: Output = command.output().expect("run volley");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// `volley ARGS` in `test`'s project, whatever args the builder was given.
+pub fn volley(test: &Test, args: &[&str]) -> Run {
+    Run::of(test.command_with(args))
+}
+
+/// The command [`volley`] runs, to spawn or adjust.
+pub fn command(test: &Test, args: &[&str]) -> Command {
+    test.command_with(args)
 }
