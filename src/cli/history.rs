@@ -187,16 +187,12 @@ fn check(conn: &Connection, threshold: f64) -> rusqlite::Result<i32> {
         if tasks.len() == 1 { "" } else { "s" }
     );
     for task in &tasks {
-        let (Some(baseline), word) = (
-            task.baseline,
-            match task.verdict {
-                Verdict::Regression => "regression",
-                Verdict::Improvement => "improvement",
-                Verdict::Unchanged | Verdict::Unknown => continue,
-            },
-        ) else {
+        let Some(baseline) =
+            task.baseline.filter(|_| matches!(task.verdict, Verdict::Regression | Verdict::Improvement))
+        else {
             continue;
         };
+        let word = task.verdict.word();
         println!(
             "  {word}: {} took {}, baseline {} ({:+.0}%, MAD {}, {} runs)",
             task.name,

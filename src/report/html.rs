@@ -153,7 +153,7 @@ fn regressions(report: &Report, out: &mut String) {
                 duration(Some(b.median_us as i64)),
                 html(&change(task.change.unwrap_or(0.0))),
                 duration(Some(b.mad_us as i64)),
-                b.runs
+                b.samples
             );
         }
     }

@@ -100,7 +100,7 @@ pub struct TaskEntry {
     pub wait_us: Option<i64>,
     /// Its task is on the critical path.
     pub critical: bool,
-    pub baseline: Option<BaselineEntry>,
+    pub baseline: Option<Baseline>,
     /// Duration relative to the baseline median (0.25 = 25 % slower).
     pub change: Option<f64>,
     /// `regression`, `improvement`, `unchanged`, `unknown` (too little history), or
@@ -109,13 +109,6 @@ pub struct TaskEntry {
     /// The end of its log, for failures (when the log still exists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_lines: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct BaselineEntry {
-    pub median_us: u64,
-    pub mad_us: u64,
-    pub runs: usize,
 }
 
 impl TaskEntry {
@@ -287,25 +280,16 @@ fn entry(name: &str, unit: &str, instance: u32, attempts: &[&AttemptRow]) -> Tas
 /// that succeeded are judged.
 fn judge(task: &mut TaskEntry, baseline: Option<&Baseline>, threshold: f64) {
     let Some(baseline) = baseline else {
-        task.verdict = (task.status == "succeeded").then_some("unknown");
+        task.verdict = (task.status == "succeeded").then_some(Verdict::Unknown.word());
         return;
     };
-    task.baseline = Some(BaselineEntry {
-        median_us: baseline.median_us,
-        mad_us: baseline.mad_us,
-        runs: baseline.samples,
-    });
+    task.baseline = Some(*baseline);
     if task.status != "succeeded" {
         return;
     }
     let duration = task.duration_us.max(0) as u64;
     task.change = (baseline.median_us > 0).then(|| baseline.change(duration));
-    task.verdict = Some(match baseline.judge(duration, threshold) {
-        Verdict::Regression => "regression",
-        Verdict::Improvement => "improvement",
-        Verdict::Unchanged => "unchanged",
-        Verdict::Unknown => "unknown",
-    });
+    task.verdict = Some(baseline.judge(duration, threshold).word());
 }
 
 fn totals(tasks: &[TaskEntry], attempts: usize, wall_us: Option<i64>) -> Totals {

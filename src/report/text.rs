@@ -93,7 +93,7 @@ pub fn baseline_cell(task: &TaskEntry) -> String {
         (Some("improvement"), Some(c), _) => format!("{} improvement", change(c)),
         (Some("unchanged"), Some(c), _) => format!("{} (usual {})", change(c), baseline_us(task)),
         (Some("unknown"), _, Some(b)) => {
-            format!("usual {} ({} run{})", baseline_us(task), b.runs, plural(b.runs))
+            format!("usual {} ({} run{})", baseline_us(task), b.samples, plural(b.samples))
         }
         (Some("unknown"), _, None) => "no history".to_string(),
         _ => String::new(),
@@ -277,7 +277,7 @@ fn render_baseline(report: &Report, out: &mut String, paint: &dyn Fn(&str, Style
                 format_duration(baseline.median_us),
                 change(task.change.unwrap_or(0.0)),
                 format_duration(baseline.mad_us),
-                baseline.runs
+                baseline.samples
             );
         }
     }

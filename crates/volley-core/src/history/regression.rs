@@ -17,10 +17,12 @@ pub const MIN_PRIOR_SAMPLES: usize = 3;
 pub const MIN_REGRESSION_US: u64 = 20_000;
 
 /// What a task's history says it usually takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Baseline {
     pub median_us: u64,
     pub mad_us: u64,
+    /// How many runs it was taken over.
+    #[serde(rename = "runs")]
     pub samples: usize,
 }
 
@@ -32,6 +34,18 @@ pub enum Verdict {
     Regression,
     Improvement,
     Unchanged,
+}
+
+impl Verdict {
+    /// Its word in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Unknown => "unknown",
+            Verdict::Regression => "regression",
+            Verdict::Improvement => "improvement",
+            Verdict::Unchanged => "unchanged",
+        }
+    }
 }
 
 impl Baseline {
