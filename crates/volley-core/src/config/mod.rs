@@ -30,6 +30,7 @@ mod paths;
 mod service;
 mod settings;
 mod task;
+mod unit;
 mod units;
 mod walker;
 

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use toml::de::DeValue;
-
 use super::address::{check_http, check_tcp};
 use super::task::{Declared, reject_placeholders};
+use super::unit::{SharedKeys, unit_table};
 use super::walker::{Key, KeyName, Value, Walker};
 use crate::model::{Probe, ProbeCheck, RestartPolicy, ServiceSpec, Signal};
 
@@ -62,30 +61,15 @@ pub(super) fn parse_service(
     };
     let mut declared = Declared { spec: (), name_span: name.span(), dep_spans: Vec::new(), pool_span: None };
     let place = format!("service `{}`", spec.name);
-    let DeValue::Table(table) = value.get_ref() else {
-        w.error(
-            value.span(),
-            format!("{place} must be a table"),
-            "expected a table",
-            Some(format!("declare it as `[services.{}]` with `run = \"…\"` inside", spec.name)),
-        );
+    let Some(table) = unit_table(w, value, &place, "services", &spec.name) else {
         return declared.with(spec);
     };
-    let mut run_span = None;
+    let mut shared = SharedKeys::default();
     for (key, _, value) in w.known_entries(table, SERVICE_KEYS, &place) {
+        if shared.read(w, key, value, &place) {
+            continue;
+        }
         match key.name {
-            "run" => {
-                run_span = Some(value.span());
-                spec.run = w.string(value, key, &place).unwrap_or_default().to_string();
-            }
-            "deps" => {
-                let (deps, spans) = w.strings(value, key, &place).unwrap_or_default().into_iter().unzip();
-                spec.deps = deps;
-                declared.dep_spans = spans;
-            }
-            "description" => spec.description = w.string(value, key, &place).map(str::to_string),
-            "dir" => spec.dir = w.dir(value, key, &place),
-            "env" => spec.env = w.env(value, key, &place),
             "ready" => spec.ready = probe(w, value, key, &format!("the `ready` probe of {place}"), false),
             "stop_signal" => spec.stop_signal = signal(w, value, key, &place).unwrap_or_default(),
             "stop_timeout" => spec.stop_timeout = w.duration(value, key, &place, false),
@@ -109,7 +93,10 @@ pub(super) fn parse_service(
             _ => {}
         }
     }
-    match run_span {
+    (spec.run, spec.deps, spec.description, spec.dir, spec.env) =
+        (shared.run, shared.deps, shared.description, shared.dir, shared.env);
+    declared.dep_spans = shared.dep_spans;
+    match shared.run_span {
         None => w.error(
             value.span(),
             format!("missing `run` in {place}"),

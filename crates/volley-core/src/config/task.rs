@@ -10,6 +10,7 @@ use std::ops::Range;
 use toml::de::DeValue;
 
 use super::settings::{EXECUTORS, executor_kind, slurm_unavailable};
+use super::unit::{SharedKeys, unit_table};
 use super::walker::{Key, KeyName, Value, Walker};
 use crate::model::{ExecutorKind, ForEach, SlurmSpec, TaskSpec};
 
@@ -82,34 +83,17 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
     };
     let mut declared = Declared { spec: (), name_span: name.span(), dep_spans: Vec::new(), pool_span: None };
     let place = format!("task `{}`", spec.name);
-    let DeValue::Table(table) = value.get_ref() else {
-        w.error(
-            value.span(),
-            format!("{place} must be a table"),
-            "expected a table",
-            Some(format!("declare it as `[tasks.{}]` with `run = \"…\"` inside", spec.name)),
-        );
-        return declared.with(spec);
-    };
-    let mut run_span = None;
+    let Some(table) = unit_table(w, value, &place, "tasks", &spec.name) else { return declared.with(spec) };
+    let mut shared = SharedKeys::default();
     let mut for_each_span = None;
     let mut batch_span = None;
     let mut cache_span = None;
     let mut jobs_span = None;
     for (key, _, value) in w.known_entries(table, TASK_KEYS, &place) {
+        if shared.read(w, key, value, &place) {
+            continue;
+        }
         match key.name {
-            "run" => {
-                run_span = Some(value.span());
-                spec.run = w.string(value, key, &place).unwrap_or_default().to_string();
-            }
-            "deps" => {
-                let (deps, spans) = w.strings(value, key, &place).unwrap_or_default().into_iter().unzip();
-                spec.deps = deps;
-                declared.dep_spans = spans;
-            }
-            "description" => spec.description = w.string(value, key, &place).map(str::to_string),
-            "dir" => spec.dir = w.dir(value, key, &place),
-            "env" => spec.env = w.env(value, key, &place),
             "timeout" => spec.timeout = w.duration(value, key, &place, true),
             "retries" => {
                 spec.retries = w.integer(value, key, &place, 0, i64::from(u32::MAX)).map_or(0, |n| n as u32);
@@ -164,6 +148,10 @@ pub(super) fn parse_task(w: &mut Walker<'_>, name: &KeyName<'_>, value: &Value<'
             _ => {}
         }
     }
+    let run_span = shared.run_span;
+    (spec.run, spec.deps, spec.description, spec.dir, spec.env) =
+        (shared.run, shared.deps, shared.description, shared.dir, shared.env);
+    declared.dep_spans = shared.dep_spans;
     if let Some(span) = cache_span {
         // Running every time is the safe reading of a cache this volley does not have.
         w.warning(
