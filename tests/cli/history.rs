@@ -67,6 +67,15 @@ fn a_finished_task_survives_a_sigkill_of_volley() {
     let test = Test::with_toml(toml).args(&["run"]);
     let mut child = test.spawn();
     assert!(wait_for(Duration::from_secs(10), || test.path("second-started").exists()));
+    // Committed as the task finished, long before the run ends (the recorder thread
+    // may need a moment on a loaded machine: it is not the runner's thread).
+    let first_recorded = || {
+        Connection::open(test.path(".volley/history.db")).ok().is_some_and(|conn| {
+            conn.query_row("SELECT count(*) FROM tasks WHERE name = 'first'", [], |row| row.get::<_, i64>(0))
+                .is_ok_and(|n| n == 1)
+        })
+    };
+    assert!(wait_for(Duration::from_secs(5), first_recorded), "first was not committed while second ran");
     signal(child.id(), libc::SIGKILL);
     child.wait().expect("wait");
     let conn = db(&test);
