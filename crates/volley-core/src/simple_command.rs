@@ -11,9 +11,7 @@
 
 /// First words the shell treats itself: keywords, builtins without a program of the
 /// same name, builtins whose program behaves differently (`echo -e`, `pwd` with
-/// symbolic links, `kill %1`), and `true`/`false`, which the shell answers without
-/// starting anything: one `exec` of the shell either way, but coreutils' `true ARG`
-/// also loads the locale (measured: 0.05 ms more per task).
+/// symbolic links, `kill %1`). `true` and `false` are in [`BUILTIN_WITH_ARGUMENTS`].
 const SHELL_ONLY: &[&str] = &[
     "!",
     ".",
@@ -49,7 +47,6 @@ const SHELL_ONLY: &[&str] = &[
     "exec",
     "exit",
     "export",
-    "false",
     "fc",
     "fg",
     "fi",
@@ -86,7 +83,6 @@ const SHELL_ONLY: &[&str] = &[
     "time",
     "times",
     "trap",
-    "true",
     "type",
     "typeset",
     "ulimit",
@@ -97,6 +93,12 @@ const SHELL_ONLY: &[&str] = &[
     "wait",
     "while",
 ];
+
+/// Builtins whose program behaves the same but costs more once given arguments:
+/// coreutils' `true ARG` loads the locale to look for `--help`, so `true x` is
+/// cheaper in the shell, while a bare `true` is cheaper run directly, as make does
+/// (docs/benchmarks.md).
+const BUILTIN_WITH_ARGUMENTS: &[&str] = &["true", "false"];
 
 /// The words the default shell (`sh -c`) would execute for `command`: program first,
 /// then its arguments. `None` when the shell is needed to interpret it.
@@ -136,7 +138,8 @@ pub fn simple_argv(command: &str) -> Option<Vec<String>> {
     let plain_program = !program.is_empty()
         && !program.contains('=')
         && (!program.contains('/') || program.starts_with('/'))
-        && !SHELL_ONLY.contains(&program.as_str());
+        && !SHELL_ONLY.contains(&program.as_str())
+        && (words.len() == 1 || !BUILTIN_WITH_ARGUMENTS.contains(&program.as_str()));
     plain_program.then_some(words)
 }
 
@@ -207,8 +210,16 @@ mod tests {
             "pwd",
             "'cd' x",
             "[ -f x ]",
+            "true x",
+            "false 1",
         ] {
             assert_eq!(simple_argv(command), None, "{command:?}");
         }
+    }
+
+    #[test]
+    fn bare_true_and_false_run_directly() {
+        assert_eq!(simple_argv("true"), words(&["true"]));
+        assert_eq!(simple_argv(" false "), words(&["false"]));
     }
 }
