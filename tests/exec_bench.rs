@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use tokio::sync::mpsc::unbounded_channel;
-use volley::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
+use volley::exec::{Environment, ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
 use volley_core::event::{AttemptEnd, TaskKey};
 use volley_core::graph::UnitId;
 
@@ -27,7 +27,7 @@ fn helper__watchdog() {
 fn executor_ms_per_job() -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let sh = resolve_program("sh", None).expect("sh");
-    let env = vec![("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), "/tmp".into())];
+    let env = Environment::new([("PATH", "/usr/bin:/bin"), ("HOME", "/tmp")]);
     rt.block_on(async {
         let (tx, mut rx) = unbounded_channel();
         let exe = std::env::current_exe().expect("exe");
@@ -104,7 +104,7 @@ fn output_throughput() {
                 key: TaskKey { unit: UnitId(n), instance: 0 },
                 program: sh.clone(),
                 args: vec!["-c".into(), script.clone().into()],
-                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                env: Environment::new([("PATH", "/usr/bin:/bin")]),
                 dir: std::env::temp_dir(),
             })
             .expect("spawn");

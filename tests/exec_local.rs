@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use volley::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program};
+use volley::exec::{Environment, ExecEvent, LocalExecutor, SpawnRequest, resolve_program};
 use volley_core::event::{AttemptEnd, Stream, TaskKey};
 use volley_core::graph::UnitId;
 
@@ -23,7 +23,7 @@ fn sh(n: u32, script: &str) -> SpawnRequest {
         key: key(n),
         program: resolve_program("sh", Some("/usr/bin:/bin".as_ref())).expect("sh"),
         args: vec!["-c".into(), script.into()],
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        env: Environment::new([("PATH", "/usr/bin:/bin")]),
         dir: std::env::temp_dir(),
     }
 }
@@ -139,7 +139,7 @@ fn environment_is_exactly_the_given_one() {
         key: key(0),
         program: PathBuf::from("/usr/bin/env"),
         args: vec![],
-        env: vec![("FOO".into(), "bar baz".into()), ("PATH".into(), "/nowhere".into())],
+        env: Environment::new([("FOO", "bar baz"), ("PATH", "/nowhere")]),
         dir: std::env::temp_dir(),
     };
     assert_eq!(run(req).stdout(), "FOO=bar baz\nPATH=/nowhere\n");

@@ -3,7 +3,7 @@
 //! resident size (`VmHWM`) measures only this.
 
 use tokio::sync::mpsc::unbounded_channel;
-use volley::exec::{ExecEvent, LocalExecutor, MAX_LINE, SpawnRequest, resolve_program};
+use volley::exec::{Environment, ExecEvent, LocalExecutor, MAX_LINE, SpawnRequest, resolve_program};
 use volley_core::event::{AttemptEnd, TaskKey};
 use volley_core::graph::UnitId;
 
@@ -26,7 +26,7 @@ fn huge_single_line_keeps_memory_bounded() {
             key: TaskKey { unit: UnitId(0), instance: 0 },
             program: resolve_program("sh", None).expect("sh"),
             args: vec!["-c".into(), format!("head -c {LINE} /dev/zero | tr '\\0' a").into()],
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            env: Environment::new([("PATH", "/usr/bin:/bin")]),
             dir: std::env::temp_dir(),
         })
         .expect("spawn");

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::unbounded_channel;
-use volley::exec::{ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
+use volley::exec::{Environment, ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
 use volley_core::event::TaskKey;
 use volley_core::graph::UnitId;
 
@@ -56,11 +56,11 @@ fn helper__fake_volley() {
             key: TaskKey { unit: UnitId(0), instance: 0 },
             program: resolve_program("sh", None).expect("sh"),
             args: vec!["-c".into(), script.into()],
-            env: vec![
-                ("PATH".into(), "/usr/bin:/bin".into()),
+            env: Environment::new([
+                ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
                 // As the runner sets it: the watchdog's last resort finds processes by it.
-                ("VOLLEY_RUN_ID".into(), format!("exec-test-{}", std::process::id()).into()),
-            ],
+                ("VOLLEY_RUN_ID".to_owned(), format!("exec-test-{}", std::process::id())),
+            ]),
             dir: dir.to_path_buf(),
         })
         .expect("spawn");

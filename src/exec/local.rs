@@ -1,8 +1,8 @@
 //! [`LocalExecutor`]: runs attempts as local processes and reports what they do.
 //!
-//! Each attempt is a std `Command` (`posix_spawn` path: no `pre_exec`) in its own process
-//! group (pgid == pid), stdin `/dev/null`, stdout and stderr piped, exactly the given
-//! environment. One tokio task per attempt ([`supervise`]) reads both pipes
+//! Each attempt is started with `posix_spawn` ([`super::spawn`]: no `pre_exec`, so
+//! no fork) in its own process group (pgid == pid), stdin `/dev/null`, stdout and
+//! stderr piped, exactly the given environment. One tokio task per attempt ([`supervise`]) reads both pipes
 //! concurrently into bounded line batches, learns of the leader's exit without reaping
 //! it, waits for EOF on both pipes (at most [`DRAIN`] after the exit, since a
 //! background grandchild may hold them), SIGKILLs whatever is left of the group while
@@ -14,12 +14,10 @@
 //! Dropping it SIGKILLs every group still live and tells the watchdog `bye`.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -35,6 +33,7 @@ use super::group::signal_group;
 use super::lines::LineSplitter;
 use super::reap::{ExitWaiter, Reaped, reap};
 use super::request::{ExecEvent, SpawnRequest};
+use super::spawn::spawn;
 use super::watchdog::{BATCH, WatchdogLink};
 
 /// How long output may still arrive after the leader exited.
@@ -93,25 +92,16 @@ impl LocalExecutor {
     /// Starts one attempt; returns its pid, which is also its process group id.
     pub fn spawn(&mut self, req: SpawnRequest) -> io::Result<u32> {
         if self.watchdog_exe.is_some() {
-            let run_id = req.env.iter().find(|(name, _)| name == "VOLLEY_RUN_ID").map(|(_, id)| id.clone());
+            let run_id = req.env.get("VOLLEY_RUN_ID").map(OsStr::to_owned);
             self.start_watchdog(run_id.as_deref())?;
         }
         let SpawnRequest { key, program, arg0, args, env, dir } = req;
-        let mut command = Command::new(program);
-        if let Some(arg0) = arg0 {
-            command.arg0(arg0);
-        }
-        let mut child = command
-            .args(args)
-            .env_clear()
-            .envs(env)
-            .current_dir(dir)
-            .stdin(self.dev_null()?)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()?;
-        let pgid = child.id();
+        let first = arg0.unwrap_or_else(|| program.clone().into_os_string());
+        let argv: Vec<&OsStr> =
+            std::iter::once(first.as_os_str()).chain(args.iter().map(OsString::as_os_str)).collect();
+        let spawned = spawn(&program, &argv, &env, &dir, self.dev_null()?)?;
+        let leader = spawned.pid;
+        let pgid = leader.as_raw_nonzero().get().unsigned_abs();
         {
             let mut shared = lock(&self.shared);
             if let Some(w) = shared.watchdog.as_mut()
@@ -121,13 +111,10 @@ impl LocalExecutor {
             }
             shared.live.insert(key, pgid);
         }
-        let leader = Pid::from_child(&child);
-        let stdout = child.stdout.take().map(OwnedFd::from);
-        let stderr = child.stderr.take().map(OwnedFd::from);
         let _runtime = self.handle.enter();
         let setup = (|| {
-            let out = receiver(stdout)?;
-            let err = receiver(stderr)?;
+            let out = receiver(spawned.stdout)?;
+            let err = receiver(spawned.stderr)?;
             Ok::<_, io::Error>((out, err, ExitWaiter::new(leader)?))
         })();
         match setup {
@@ -158,12 +145,11 @@ impl LocalExecutor {
         }
     }
 
-    fn dev_null(&mut self) -> io::Result<Stdio> {
-        let fd = match &self.dev_null {
-            Some(fd) => fd,
-            None => self.dev_null.insert(std::fs::File::open("/dev/null")?.into()),
-        };
-        Ok(Stdio::from(fd.try_clone()?))
+    fn dev_null(&mut self) -> io::Result<BorrowedFd<'_>> {
+        if self.dev_null.is_none() {
+            self.dev_null = Some(std::fs::File::open("/dev/null")?.into());
+        }
+        Ok(self.dev_null.as_ref().map(AsFd::as_fd).expect("opened above"))
     }
 
     /// Sends `signal` to the whole process group of `key`'s running attempt. Does
@@ -219,9 +205,8 @@ async fn flush_watchdog(shared: Weak<Mutex<Shared>>, due: Arc<Notify>) {
     }
 }
 
-fn receiver(fd: Option<OwnedFd>) -> io::Result<pipe::Receiver> {
-    let fd = fd.ok_or_else(|| io::Error::other("child pipe missing"))?;
-    // std made it a pipe; `from_owned_fd` would re-check that with two more syscalls.
+fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+    // It is a pipe; `from_owned_fd` would re-check that with two more syscalls.
     rustix::io::ioctl_fionbio(&fd, true)?;
     pipe::Receiver::from_owned_fd_unchecked(fd)
 }

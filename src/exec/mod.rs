@@ -5,13 +5,16 @@
 //! Depends on `volley-core`'s event vocabulary only; the runner drives it and turns
 //! [`ExecEvent`]s into run events.
 
+mod environment;
 mod group;
 mod lines;
 mod local;
 mod reap;
 mod request;
+mod spawn;
 mod watchdog;
 
+pub use environment::Environment;
 pub use group::signal_group;
 pub use lines::{LineSplitter, MAX_LINE, READ_SIZE};
 pub use local::{DRAIN, LocalExecutor};

@@ -10,19 +10,20 @@ use std::path::{Path, PathBuf};
 
 use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
 
+use super::environment::Environment;
+
 /// One attempt to start: `program args...` in `dir` with exactly `env`.
 #[derive(Debug, Clone)]
 pub struct SpawnRequest {
     pub key: TaskKey,
-    /// An absolute path (see [`resolve_program`]): with a `PATH` in `env` and a bare
-    /// name, std would leave its `posix_spawn` fast path.
+    /// An absolute path (see [`resolve_program`]): `posix_spawn` does not search `PATH`.
     pub program: PathBuf,
     /// The program's `argv[0]` when it differs from `program` (a shell passes the
     /// word as typed, not the path it found).
     pub arg0: Option<OsString>,
     pub args: Vec<OsString>,
     /// The complete environment of the process (nothing is inherited).
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Environment,
     pub dir: PathBuf,
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use volley_core::event::TaskKey;
 use volley_core::simple_command::simple_argv;
 
-use crate::exec::{SpawnRequest, resolve_program};
+use crate::exec::{Environment, SpawnRequest, resolve_program};
 
 pub struct DirectExec {
     /// Programs found, by name, with the `PATH` they were looked up in. Only hits are
@@ -64,15 +64,11 @@ pub struct Launch {
 }
 
 impl Launch {
-    pub fn request(self, key: TaskKey, mut env: Vec<(OsString, OsString)>, dir: PathBuf) -> SpawnRequest {
+    pub fn request(self, key: TaskKey, mut env: Environment, dir: PathBuf) -> SpawnRequest {
         if self.arg0.is_some() {
             // A shell would export its working directory as PWD; without one, the
             // program would see volley's.
-            let pwd = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone()).into_os_string();
-            match env.iter_mut().find(|(name, _)| name == "PWD") {
-                Some((_, value)) => *value = pwd,
-                None => env.push(("PWD".into(), pwd)),
-            }
+            env.set("PWD", std::path::absolute(&dir).unwrap_or_else(|_| dir.clone()));
         }
         SpawnRequest { key, program: self.program, arg0: self.arg0, args: self.args, env, dir }
     }

@@ -7,10 +7,12 @@
 //! an explicit, complete environment instead.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use volley_core::model::Project;
+
+use crate::exec::Environment;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -18,10 +20,11 @@ pub enum EnvError {
     Dotenv { path: PathBuf, message: String },
 }
 
-/// Every layer below the task's own: process env + dotenv + settings.env.
+/// Every layer below the task's own: process env + dotenv + settings.env, rendered
+/// once for all the run's processes.
 #[derive(Debug, Clone, Default)]
 pub struct BaseEnv {
-    vars: BTreeMap<OsString, OsString>,
+    env: Environment,
 }
 
 impl BaseEnv {
@@ -38,33 +41,28 @@ impl BaseEnv {
         for (key, value) in &project.settings.env {
             vars.insert(key.into(), value.into());
         }
-        Ok(BaseEnv { vars })
+        Ok(BaseEnv { env: Environment::new(vars) })
     }
 
     /// volley's own environment only (`volley exec`, which has no file).
     pub fn from_process() -> BaseEnv {
-        BaseEnv { vars: std::env::vars_os().collect() }
+        BaseEnv { env: Environment::new(std::env::vars_os()) }
     }
 
     /// volley's `PATH` after the file's layers, used to find the shell once.
-    pub fn path_var(&self) -> Option<&std::ffi::OsStr> {
-        self.vars.get(std::ffi::OsStr::new("PATH")).map(OsString::as_os_str)
+    pub fn path_var(&self) -> Option<&OsStr> {
+        self.env.get("PATH")
     }
 
     /// The complete environment of one task.
-    pub fn for_task(
-        &self,
-        task_env: &[(String, String)],
-        task: &str,
-        run_id: &str,
-    ) -> Vec<(OsString, OsString)> {
-        let mut vars = self.vars.clone();
+    pub fn for_task(&self, task_env: &[(String, String)], task: &str, run_id: &str) -> Environment {
+        let mut env = self.env.clone();
         for (key, value) in task_env {
-            vars.insert(key.into(), value.into());
+            env.set(key, value);
         }
-        vars.insert("VOLLEY_TASK".into(), task.into());
-        vars.insert("VOLLEY_RUN_ID".into(), run_id.into());
-        vars.into_iter().collect()
+        env.set("VOLLEY_TASK", task);
+        env.set("VOLLEY_RUN_ID", run_id);
+        env
     }
 }
 
@@ -80,13 +78,11 @@ mod tests {
 
     #[test]
     fn task_layer_overrides_base_and_volley_vars_come_last() {
-        let mut base = BaseEnv::default();
-        base.vars.insert("A".into(), "base".into());
-        base.vars.insert("VOLLEY_TASK".into(), "spoofed".into());
+        let base = BaseEnv { env: Environment::new([("A", "base"), ("VOLLEY_TASK", "spoofed")]) };
         let env = base.for_task(&[("A".into(), "task".into())], "build", "r1");
-        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        assert_eq!(get("A"), Some("task".into()));
-        assert_eq!(get("VOLLEY_TASK"), Some("build".into()));
-        assert_eq!(get("VOLLEY_RUN_ID"), Some("r1".into()));
+        assert_eq!(env.get("A"), Some(OsStr::new("task")));
+        assert_eq!(env.get("VOLLEY_TASK"), Some(OsStr::new("build")));
+        assert_eq!(env.get("VOLLEY_RUN_ID"), Some(OsStr::new("r1")));
+        assert_eq!(env.vars().filter(|(name, _)| *name == "VOLLEY_TASK").count(), 1);
     }
 }

@@ -7,7 +7,6 @@
 //! and only the status code matters, so a client library would add nothing a probe
 //! uses. Every check is bounded by a deadline; a hung check counts as a failure.
 
-use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,13 +16,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use volley_core::model::ProbeCheck;
 
-use crate::exec::signal_group;
+use crate::exec::{Environment, signal_group};
 
 /// What a probe needs to run a `command` check like the service itself runs.
 #[derive(Debug, Clone)]
 pub struct ProbeContext {
     pub shell: Vec<String>,
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Environment,
     pub dir: PathBuf,
 }
 
@@ -119,7 +118,7 @@ async fn run_command(command: &str, context: &ProbeContext, limit: Duration) -> 
         .args(args)
         .arg(command)
         .env_clear()
-        .envs(context.env.iter().map(|(k, v)| (k, v)))
+        .envs(context.env.vars())
         .current_dir(&context.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -182,7 +181,7 @@ mod tests {
     fn context() -> ProbeContext {
         ProbeContext {
             shell: vec!["sh".into(), "-c".into()],
-            env: std::env::vars_os().collect(),
+            env: Environment::new(std::env::vars_os()),
             dir: std::env::temp_dir(),
         }
     }

@@ -9,7 +9,6 @@
 //! late answer about an attempt that already ended is ignored.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
 use super::pids;
 use super::probe::{ProbeContext, ProbeResult};
 use super::socket::{FailedService, Request, Response, StopReport};
-use crate::exec::{ExecEvent, LocalExecutor, resolve_program};
+use crate::exec::{Environment, ExecEvent, LocalExecutor, resolve_program};
 
 mod actions;
 mod events;
@@ -46,7 +45,7 @@ pub struct SupervisorOptions {
     pub kill_timeout: Duration,
     pub state_dir: PathBuf,
     /// Each service's complete environment, in the project's service order.
-    pub envs: Vec<Vec<(OsString, OsString)>>,
+    pub envs: Vec<Environment>,
     /// The volley binary for the orphan watchdog (`None`: none, for tests).
     pub watchdog_exe: Option<PathBuf>,
     /// Write `<state_dir>/pids/NAME.pid` (the services of `volley up`).
@@ -161,10 +160,7 @@ impl Supervisor {
         let (notes_tx, notes) = mpsc::unbounded_channel();
         let (program, shell_args) =
             options.shell.split_first().ok_or_else(|| std::io::Error::other("settings.shell is empty"))?;
-        let path_var = options
-            .envs
-            .first()
-            .and_then(|env| env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()));
+        let path_var = options.envs.first().and_then(|env| env.get("PATH").map(std::ffi::OsStr::to_owned));
         let shell = resolve_program(program, path_var.as_deref())?;
         let live = project
             .services
