@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -33,7 +33,7 @@ use super::group::signal_group;
 use super::lines::LineSplitter;
 use super::reap::{ExitWaiter, Reaped, reap};
 use super::request::{ExecEvent, SpawnRequest};
-use super::spawn::spawn;
+use super::spawn::Spawner;
 use super::watchdog::{BATCH, WatchdogLink};
 
 /// How long output may still arrive after the leader exited.
@@ -44,8 +44,9 @@ pub struct LocalExecutor {
     handle: Handle,
     watchdog_exe: Option<PathBuf>,
     shared: Arc<Mutex<Shared>>,
-    /// Opened once: a `dup` per spawn is cheaper than `Stdio::null`'s `open`.
-    dev_null: Option<OwnedFd>,
+    /// Every attempt's stdin, opened once per executor.
+    dev_null: OwnedFd,
+    spawner: Spawner,
 }
 
 /// State shared with the per-attempt tasks.
@@ -69,7 +70,9 @@ impl LocalExecutor {
     /// protection, for tests).
     pub fn new(events: UnboundedSender<ExecEvent>, watchdog_exe: Option<PathBuf>) -> io::Result<Self> {
         let handle = Handle::try_current().map_err(io::Error::other)?;
-        Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default(), dev_null: None })
+        let dev_null = std::fs::File::open("/dev/null")?.into();
+        let spawner = Spawner::new()?;
+        Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default(), dev_null, spawner })
     }
 
     /// Starts the watchdog now rather than at the first spawn (whose start-up it would
@@ -99,7 +102,7 @@ impl LocalExecutor {
         let first = arg0.unwrap_or_else(|| program.clone().into_os_string());
         let argv: Vec<&OsStr> =
             std::iter::once(first.as_os_str()).chain(args.iter().map(OsString::as_os_str)).collect();
-        let spawned = spawn(&program, &argv, &env, &dir, self.dev_null()?)?;
+        let spawned = self.spawner.spawn(&program, &argv, &env, &dir, self.dev_null.as_fd())?;
         let leader = spawned.pid;
         let pgid = leader.as_raw_nonzero().get().unsigned_abs();
         {
@@ -143,13 +146,6 @@ impl LocalExecutor {
                 Err(e)
             }
         }
-    }
-
-    fn dev_null(&mut self) -> io::Result<BorrowedFd<'_>> {
-        if self.dev_null.is_none() {
-            self.dev_null = Some(std::fs::File::open("/dev/null")?.into());
-        }
-        Ok(self.dev_null.as_ref().map(AsFd::as_fd).expect("opened above"))
     }
 
     /// Sends `signal` to the whole process group of `key`'s running attempt. Does

@@ -1,25 +1,43 @@
-//! Starting one attempt's process with `posix_spawn`.
+//! Starting one attempt's process: `clone(CLONE_VM | CLONE_VFORK)` and `execve`, as
+//! glibc's `posix_spawn` does, minus what made that cost twice as much per spawn
+//! here (docs/design/runner.md): a fresh stack mapped and unmapped for every child
+//! (the unmap interrupts volley's other threads to flush their TLBs), a
+//! `getrlimit` per file action, and a reset loop that asks the kernel about all 64
+//! signals in the child while volley waits. The child reuses one stack and resets
+//! only the signals volley catches ([`CAUGHT`]); a debug assertion checks that list
+//! against the process's real dispositions at every spawn of the test suite.
 //!
-//! What std's `Command` does on its `posix_spawn` path, minus the per-spawn copies of
-//! the environment (see [`Environment`]) and of the `/dev/null` descriptor: the child
-//! gets its own process group, `/dev/null` as stdin, fresh pipes as stdout and
-//! stderr, the working directory `dir`, an empty signal mask and `SIGPIPE` back at
-//! its default (volley ignores it, and an ignored signal stays ignored across
-//! `exec`). glibc resets every signal handler in the child before `exec` and
-//! reports `exec` failures as the call's result, as std relies on too.
+//! The child gets its own process group, `/dev/null` as stdin, fresh pipes as
+//! stdout and stderr, the working directory `dir`, an empty signal mask and
+//! `SIGPIPE` back at its default (volley ignores it, and an ignored signal stays
+//! ignored across `exec`). It shares volley's memory until `execve`, so it runs only
+//! plain system calls on data prepared beforehand, with every signal blocked until
+//! the last step; `CLONE_VFORK` keeps the calling thread suspended until then, so
+//! a failure's errno can be left in shared memory.
 
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Pid;
 
 use super::environment::Environment;
+
+/// Signals volley or its libraries install handlers for, plus `SIGPIPE`, which
+/// Rust's runtime ignores: tokio's `INT`, `TERM` and `HUP` (run loop, `volley up`),
+/// std's `SEGV` and `BUS` (stack overflow reports), and `CHLD` should tokio ever
+/// reap. A handler must not run in the child, which shares volley's memory.
+const CAUGHT: [libc::c_int; 7] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGSEGV, libc::SIGBUS, libc::SIGCHLD, libc::SIGPIPE];
+
+/// The child's stack: small, since it only makes system calls.
+const STACK_SIZE: usize = 64 * 1024;
 
 /// A started process: its pid (also its process group id) and the read ends of its
 /// stdout and stderr.
@@ -29,137 +47,232 @@ pub struct Spawned {
     pub stderr: OwnedFd,
 }
 
-/// Runs `program` (a path) with `argv` (`argv[0]` included) in `dir`.
-pub fn spawn(
-    program: &Path,
-    argv: &[impl AsRef<OsStr>],
-    env: &Environment,
-    dir: &Path,
-    stdin: BorrowedFd<'_>,
-) -> io::Result<Spawned> {
-    if let Some(name) = env.unpassable() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("environment variable {} contains a NUL byte", name.to_string_lossy()),
-        ));
+/// Starts processes from one thread at a time (`&mut self`), reusing one stack.
+pub struct Spawner {
+    stack: Stack,
+}
+
+impl Spawner {
+    pub fn new() -> io::Result<Spawner> {
+        Ok(Spawner { stack: Stack::new()? })
     }
-    let program = c_string(program.as_os_str())?;
-    let dir = c_string(dir.as_os_str())?;
-    let argv = argv.iter().map(|a| c_string(a.as_ref())).collect::<io::Result<Vec<_>>>()?;
-    let argv_ptrs: Vec<*mut libc::c_char> =
-        argv.iter().map(|a| a.as_ptr().cast_mut()).chain([ptr::null_mut()]).collect();
-    let envp: Vec<*mut libc::c_char> =
-        env.entries().map(|e| e.as_ptr().cast_mut()).chain([ptr::null_mut()]).collect();
-    let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
-    let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
 
-    let actions = FileActions::new()?;
-    actions.dup2(stdin.as_raw_fd(), 0)?;
-    actions.dup2(stdout_child.as_raw_fd(), 1)?;
-    actions.dup2(stderr_child.as_raw_fd(), 2)?;
-    actions.chdir(&dir)?;
-    let attributes = Attributes::new()?;
+    /// Runs `program` (a path) with `argv` (`argv[0]` included) in `dir`.
+    pub fn spawn(
+        &mut self,
+        program: &Path,
+        argv: &[impl AsRef<OsStr>],
+        env: &Environment,
+        dir: &Path,
+        stdin: BorrowedFd<'_>,
+    ) -> io::Result<Spawned> {
+        if let Some(name) = env.unpassable() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("environment variable {} contains a NUL byte", name.to_string_lossy()),
+            ));
+        }
+        debug_assert_caught_covers_every_handler();
+        let program = c_string(program.as_os_str())?;
+        let dir = c_string(dir.as_os_str())?;
+        let argv = argv.iter().map(|a| c_string(a.as_ref())).collect::<io::Result<Vec<_>>>()?;
+        let argv_ptrs: Vec<*const libc::c_char> =
+            argv.iter().map(|a| a.as_ptr()).chain([ptr::null()]).collect();
+        let envp: Vec<*const libc::c_char> =
+            env.entries().map(std::ffi::CStr::as_ptr).chain([ptr::null()]).collect();
+        let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
+        let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
+        // The child's `dup2`s must not overwrite a source before using it, which only
+        // a source below 3 could (volley started with a standard descriptor closed).
+        let sources =
+            [above_stdio(stdin)?, above_stdio(stdout_child.as_fd())?, above_stdio(stderr_child.as_fd())?];
 
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: every pointer is valid for the call: the C strings and pointer arrays
-    // (each ending in a null pointer) outlive it, and the actions and attributes were
-    // initialised by their constructors.
-    let result = unsafe {
-        libc::posix_spawn(
-            &raw mut pid,
-            program.as_ptr(),
-            &raw const actions.0,
-            &raw const attributes.0,
-            argv_ptrs.as_ptr(),
-            envp.as_ptr(),
-        )
-    };
-    check(result)?;
-    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("posix_spawn returned no pid"))?;
-    Ok(Spawned { pid, stdout, stderr })
+        let child = Child {
+            program: program.as_ptr(),
+            argv: argv_ptrs.as_ptr(),
+            envp: envp.as_ptr(),
+            dir: dir.as_ptr(),
+            stdio: [sources[0].raw(), sources[1].raw(), sources[2].raw()],
+            default_action: default_action(),
+            empty_mask: empty_mask(),
+            error: AtomicI32::new(0),
+        };
+        let pid = self.stack.run(&child)?;
+        let error = child.error.load(Ordering::Acquire);
+        if error != 0 {
+            // It has exited: reap it so that no zombie is left.
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+            return Err(io::Error::from_raw_os_error(error));
+        }
+        Ok(Spawned { pid, stdout, stderr })
+    }
+}
+
+/// Everything the child needs, prepared by the parent: the child may not allocate.
+struct Child {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    dir: *const libc::c_char,
+    stdio: [libc::c_int; 3],
+    default_action: libc::sigaction,
+    empty_mask: libc::sigset_t,
+    /// The errno of the step that failed; 0 if `execve` succeeded.
+    error: AtomicI32,
+}
+
+/// Runs in the child, on [`Stack`], sharing volley's memory: system calls only.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the `Child` that `Stack::run` borrows for the whole
+    // life of this function (the parent is suspended until `execve` or exit).
+    let child = unsafe { &*arg.cast::<Child>() };
+    // SAFETY: plain system calls on descriptors, strings and structures the parent
+    // prepared and keeps alive; no allocation, no locks, no unwinding.
+    unsafe {
+        let ok = libc::setpgid(0, 0) == 0
+            && (0..3).all(|target| libc::dup2(child.stdio[target as usize], target) == target)
+            && libc::chdir(child.dir) == 0
+            && CAUGHT.iter().all(|&signal| {
+                libc::sigaction(signal, &raw const child.default_action, ptr::null_mut()) == 0
+            })
+            && libc::sigprocmask(libc::SIG_SETMASK, &raw const child.empty_mask, ptr::null_mut()) == 0;
+        if ok {
+            libc::execve(child.program, child.argv, child.envp);
+        }
+        child.error.store(*libc::__errno_location(), Ordering::Release);
+        libc::_exit(127)
+    }
+}
+
+/// The child's stack: mapped once, with a guard page below it.
+struct Stack {
+    base: *mut libc::c_void,
+}
+
+impl Stack {
+    fn new() -> io::Result<Stack> {
+        // SAFETY: a fresh private anonymous mapping, owned by `Stack` until `Drop`.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                STACK_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Stack { base };
+        // SAFETY: the lowest page of our own mapping.
+        if unsafe { libc::mprotect(base, page_size(), libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// Clones a child running [`child_main`] on this stack; returns once it has
+    /// called `execve` successfully or exited.
+    fn run(&mut self, child: &Child) -> io::Result<Pid> {
+        // SAFETY: the stack top is inside our mapping and 16-byte aligned; `child`
+        // outlives the call, which returns only after the child has left this stack.
+        // All signals are blocked around `clone` so that no handler of volley's can
+        // run in the child before it resets them.
+        let pid = unsafe {
+            let top = self.base.cast::<u8>().add(STACK_SIZE).cast::<libc::c_void>();
+            let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigfillset(all.as_mut_ptr());
+            let mut previous = MaybeUninit::<libc::sigset_t>::uninit();
+            libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
+            let pid = libc::clone(
+                child_main,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                ptr::from_ref(child).cast_mut().cast(),
+            );
+            let error = io::Error::last_os_error();
+            libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), ptr::null_mut());
+            if pid < 0 {
+                return Err(error);
+            }
+            pid
+        };
+        Pid::from_raw(pid).ok_or_else(|| io::Error::other("clone returned no pid"))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, no child uses it any more (`run` waited).
+        unsafe { libc::munmap(self.base, STACK_SIZE) };
+    }
+}
+
+// SAFETY: the mapping is owned exclusively and only used through `&mut self`.
+unsafe impl Send for Stack {}
+
+fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+fn default_action() -> libc::sigaction {
+    // SAFETY: an all-zero sigaction is SIG_DFL with an empty mask and no flags.
+    unsafe { MaybeUninit::<libc::sigaction>::zeroed().assume_init() }
+}
+
+fn empty_mask() -> libc::sigset_t {
+    let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the whole set.
+    unsafe {
+        libc::sigemptyset(mask.as_mut_ptr());
+        mask.assume_init()
+    }
+}
+
+/// A descriptor numbered 3 or more: `fd` itself, or a close-on-exec duplicate.
+enum Source<'a> {
+    Borrowed(BorrowedFd<'a>),
+    Duplicate(OwnedFd),
+}
+
+impl Source<'_> {
+    fn raw(&self) -> libc::c_int {
+        match self {
+            Source::Borrowed(fd) => fd.as_raw_fd(),
+            Source::Duplicate(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
+fn above_stdio(fd: BorrowedFd<'_>) -> io::Result<Source<'_>> {
+    if fd.as_raw_fd() > 2 {
+        Ok(Source::Borrowed(fd))
+    } else {
+        Ok(Source::Duplicate(rustix::io::fcntl_dupfd_cloexec(fd, 3)?))
+    }
+}
+
+/// Every signal with a handler must be in [`CAUGHT`] (debug builds, so every test).
+/// glibc's own 32 and 33 are sent only to threads of this process, never the child.
+fn debug_assert_caught_covers_every_handler() {
+    #[cfg(debug_assertions)]
+    for signal in (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX()) {
+        let mut action = default_action();
+        // SAFETY: only reads the disposition.
+        if unsafe { libc::sigaction(signal, ptr::null(), &raw mut action) } != 0 {
+            continue;
+        }
+        let handled = action.sa_sigaction != libc::SIG_DFL && action.sa_sigaction != libc::SIG_IGN;
+        assert!(!handled || CAUGHT.contains(&signal), "signal {signal} has a handler: add it to CAUGHT");
+    }
 }
 
 fn c_string(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("{} contains a NUL byte", s.to_string_lossy()))
     })
-}
-
-fn check(result: libc::c_int) -> io::Result<()> {
-    if result == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(result)) }
-}
-
-struct FileActions(libc::posix_spawn_file_actions_t);
-
-impl FileActions {
-    fn new() -> io::Result<FileActions> {
-        let mut actions = MaybeUninit::uninit();
-        // SAFETY: init writes the whole value before it is read.
-        check(unsafe { libc::posix_spawn_file_actions_init(actions.as_mut_ptr()) })?;
-        // SAFETY: initialised just above.
-        Ok(FileActions(unsafe { actions.assume_init() }))
-    }
-
-    fn dup2(&self, fd: libc::c_int, target: libc::c_int) -> io::Result<()> {
-        // SAFETY: the actions are initialised; glibc only records the numbers. Its
-        // child clears close-on-exec when `fd == target`.
-        check(unsafe { libc::posix_spawn_file_actions_adddup2(self.as_ptr(), fd, target) })
-    }
-
-    fn chdir(&self, dir: &CString) -> io::Result<()> {
-        // SAFETY: the actions are initialised; glibc copies the path.
-        check(unsafe { libc::posix_spawn_file_actions_addchdir_np(self.as_ptr(), dir.as_ptr()) })
-    }
-
-    fn as_ptr(&self) -> *mut libc::posix_spawn_file_actions_t {
-        (&raw const self.0).cast_mut()
-    }
-}
-
-impl Drop for FileActions {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed once.
-        unsafe { libc::posix_spawn_file_actions_destroy(&raw mut self.0) };
-    }
-}
-
-struct Attributes(libc::posix_spawnattr_t);
-
-impl Attributes {
-    /// Own process group, empty signal mask, `SIGPIPE` at its default.
-    fn new() -> io::Result<Attributes> {
-        let mut attributes = MaybeUninit::uninit();
-        // SAFETY: init writes the whole value before it is read.
-        check(unsafe { libc::posix_spawnattr_init(attributes.as_mut_ptr()) })?;
-        // SAFETY: initialised just above; from here `Drop` destroys it.
-        let mut attributes = Attributes(unsafe { attributes.assume_init() });
-        let attr = &raw mut attributes.0;
-        // SAFETY: `attr` is initialised; the signal sets are initialised by
-        // `sigemptyset` before use.
-        unsafe {
-            let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
-            libc::sigemptyset(empty.as_mut_ptr());
-            let empty = empty.assume_init();
-            let mut pipe_only = empty;
-            libc::sigaddset(&raw mut pipe_only, libc::SIGPIPE);
-            check(libc::posix_spawnattr_setpgroup(attr, 0))?;
-            check(libc::posix_spawnattr_setsigmask(attr, &raw const empty))?;
-            check(libc::posix_spawnattr_setsigdefault(attr, &raw const pipe_only))?;
-            #[allow(clippy::cast_possible_truncation)] // the flags fit a c_short by definition
-            let flags = (libc::POSIX_SPAWN_SETPGROUP
-                | libc::POSIX_SPAWN_SETSIGMASK
-                | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
-            check(libc::posix_spawnattr_setflags(attr, flags))?;
-        }
-        Ok(attributes)
-    }
-}
-
-impl Drop for Attributes {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed once.
-        unsafe { libc::posix_spawnattr_destroy(&raw mut self.0) };
-    }
 }
 
 #[cfg(test)]
@@ -171,7 +284,7 @@ mod tests {
 
     fn run(program: &str, argv: &[&str], env: &Environment, dir: &Path) -> io::Result<(String, i32)> {
         let null = std::fs::File::open("/dev/null")?;
-        let spawned = spawn(Path::new(program), argv, env, dir, null.as_fd())?;
+        let spawned = Spawner::new()?.spawn(Path::new(program), argv, env, dir, null.as_fd())?;
         let mut out = String::new();
         std::fs::File::from(spawned.stdout).read_to_string(&mut out)?;
         let status = rustix::process::waitpid(Some(spawned.pid), rustix::process::WaitOptions::empty())?
