@@ -28,7 +28,7 @@ use super::writer::Writer;
 /// Events waiting in the channel beyond this many are written in the next transaction.
 const MAX_BATCH: usize = 512;
 /// The shortest time between two commits while events keep coming.
-const COALESCE: Duration = Duration::from_millis(10);
+const COALESCE: Duration = Duration::from_millis(50);
 
 pub struct Recorder {
     sender: Option<mpsc::Sender<Event>>,
