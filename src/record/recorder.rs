@@ -3,12 +3,13 @@
 //! The runner must never wait on `SQLite`, so the sink only forwards events over a
 //! channel to one recorder thread that owns the `Connection` (it is `Send`, not
 //! `Sync`). That thread writes everything waiting in the channel in one IMMEDIATE
-//! transaction and commits at once: a finished task is on disk within
-//! milliseconds, and bursts (many tasks finishing together) cost one commit. After a
-//! commit it lets events gather for [`COALESCE`] before the next one, so a stream of
-//! short tasks costs at most one commit (and one wake-up of this thread) per window
-//! instead of one per event — on a two-core machine those wake-ups came out of the
-//! tasks' own CPU time.
+//! transaction and commits at once, and bursts (many tasks finishing together) cost
+//! one commit. After a commit it lets events gather for [`COALESCE`] before the next
+//! one, so a stream of short tasks costs at most one commit (and one wake-up of this
+//! thread) per window instead of one per event: a finished task is on disk within
+//! 50 ms. Each commit rewrites every index page it touches (a task's rows land in
+//! its name's part of `tasks_by_name`), and on a two-core machine that work and
+//! those wake-ups come out of the tasks' own CPU time.
 //!
 //! Any database problem prints one warning and turns recording off for the rest of
 //! the run; the user's run goes on (SPEC §5).
