@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::config::format_size;
 use crate::event::{Alert, AlertKind, TaskKey};
+use crate::history::MIN_REGRESSION_US;
 use crate::model;
 use crate::summary::format_duration;
 
@@ -107,7 +108,12 @@ impl AlertMonitor {
         expected_us: Option<u64>,
         budget_us: Option<u64>,
     ) -> Option<u64> {
-        let slow = expected_us.filter(|e| *e > 0).map(|e| ((e as f64 * self.slow_factor).ceil() as u64, e));
+        // Beyond the factor *and* beyond spawn and timer jitter: a 2 ms task still
+        // running at 3 ms is not worth a warning.
+        let slow = expected_us.filter(|e| *e > 0).map(|e| {
+            let limit = ((e as f64 * self.slow_factor).ceil() as u64).max(e + MIN_REGRESSION_US);
+            (limit, e)
+        });
         if slow.is_none() && budget_us.is_none() {
             return None;
         }
@@ -225,6 +231,16 @@ mod tests {
         assert_eq!(alerts[0].message, "build has run longer than 1.5× its usual 1s and is still running");
         assert!((alerts[0].threshold - 1_500_000.0).abs() < 1.0);
         assert!(m.due(60_000 * MS).is_empty(), "once per task");
+    }
+
+    #[test]
+    fn a_short_task_is_slow_only_beyond_spawn_jitter() {
+        let mut m = monitor(None, None);
+        // Usually 2 ms: 3 ms would be 1.5×, but only 2 + 20 ms is worth saying.
+        let deadline = m.task_started(key(0), "tiny".into(), 0, Some(2 * MS), None);
+        assert_eq!(deadline, Some(22 * MS + 1));
+        assert!(m.due(10 * MS).is_empty());
+        assert_eq!(m.due(23 * MS).len(), 1);
     }
 
     #[test]
