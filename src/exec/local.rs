@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -80,9 +81,13 @@ impl LocalExecutor {
     /// nothing if it runs already or protection is off.
     pub fn start_watchdog(&mut self, run_id: Option<&OsStr>) -> io::Result<()> {
         let Some(exe) = self.watchdog_exe.take() else { return Ok(()) };
-        let link = WatchdogLink::start(&exe, run_id).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()))
-        })?;
+        let link =
+            WatchdogLink::start(&mut self.spawner, &exe, run_id, self.dev_null.as_fd()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()),
+                )
+            })?;
         let due = {
             let mut shared = lock(&self.shared);
             shared.watchdog = Some(link);
@@ -102,8 +107,11 @@ impl LocalExecutor {
         let first = arg0.unwrap_or_else(|| program.clone().into_os_string());
         let argv: Vec<&OsStr> =
             std::iter::once(first.as_os_str()).chain(args.iter().map(OsString::as_os_str)).collect();
-        let spawned = self.spawner.spawn(&program, &argv, &env, &dir, self.dev_null.as_fd())?;
-        let leader = spawned.pid;
+        let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
+        let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
+        let stdio = [self.dev_null.as_fd(), stdout_child.as_fd(), stderr_child.as_fd()];
+        let leader = self.spawner.spawn(&program, &argv, &env, &dir, stdio)?;
+        drop((stdout_child, stderr_child));
         let pgid = leader.as_raw_nonzero().get().unsigned_abs();
         {
             let mut shared = lock(&self.shared);
@@ -116,8 +124,8 @@ impl LocalExecutor {
         }
         let _runtime = self.handle.enter();
         let setup = (|| {
-            let out = receiver(spawned.stdout)?;
-            let err = receiver(spawned.stderr)?;
+            let out = receiver(stdout)?;
+            let err = receiver(stderr)?;
             Ok::<_, io::Error>((out, err, ExitWaiter::new(leader)?))
         })();
         match setup {

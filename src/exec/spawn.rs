@@ -7,8 +7,8 @@
 //! only the signals volley catches ([`CAUGHT`]); a debug assertion checks that list
 //! against the process's real dispositions at every spawn of the test suite.
 //!
-//! The child gets its own process group, `/dev/null` as stdin, fresh pipes as
-//! stdout and stderr, the working directory `dir`, an empty signal mask and
+//! The child gets its own process group, the given stdin, stdout and stderr, the
+//! working directory `dir`, an empty signal mask and
 //! `SIGPIPE` back at its default (volley ignores it, and an ignored signal stays
 //! ignored across `exec`). It shares volley's memory until `execve`, so it runs only
 //! plain system calls on data prepared beforehand, with every signal blocked until
@@ -18,13 +18,12 @@
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Pid;
 
 use super::environment::Environment;
@@ -39,14 +38,6 @@ const CAUGHT: [libc::c_int; 7] =
 /// The child's stack: small, since it only makes system calls.
 const STACK_SIZE: usize = 64 * 1024;
 
-/// A started process: its pid (also its process group id) and the read ends of its
-/// stdout and stderr.
-pub struct Spawned {
-    pub pid: Pid,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-}
-
 /// Starts processes from one thread at a time (`&mut self`), reusing one stack.
 pub struct Spawner {
     stack: Stack,
@@ -57,15 +48,17 @@ impl Spawner {
         Ok(Spawner { stack: Stack::new()? })
     }
 
-    /// Runs `program` (a path) with `argv` (`argv[0]` included) in `dir`.
+    /// Runs `program` (a path) with `argv` (`argv[0]` included) in `dir`, with
+    /// `stdio` as its descriptors 0, 1 and 2; returns its pid, which is also its
+    /// process group id.
     pub fn spawn(
         &mut self,
         program: &Path,
         argv: &[impl AsRef<OsStr>],
         env: &Environment,
         dir: &Path,
-        stdin: BorrowedFd<'_>,
-    ) -> io::Result<Spawned> {
+        stdio: [BorrowedFd<'_>; 3],
+    ) -> io::Result<Pid> {
         if let Some(name) = env.unpassable() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -80,12 +73,10 @@ impl Spawner {
             argv.iter().map(|a| a.as_ptr()).chain([ptr::null()]).collect();
         let envp: Vec<*const libc::c_char> =
             env.entries().map(std::ffi::CStr::as_ptr).chain([ptr::null()]).collect();
-        let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
-        let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
         // The child's `dup2`s must not overwrite a source before using it, which only
         // a source below 3 could (volley started with a standard descriptor closed).
-        let sources =
-            [above_stdio(stdin)?, above_stdio(stdout_child.as_fd())?, above_stdio(stderr_child.as_fd())?];
+        let [input, output, errors] = stdio;
+        let sources = [above_stdio(input)?, above_stdio(output)?, above_stdio(errors)?];
 
         let child = Child {
             program: program.as_ptr(),
@@ -104,7 +95,7 @@ impl Spawner {
             let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
             return Err(io::Error::from_raw_os_error(error));
         }
-        Ok(Spawned { pid, stdout, stderr })
+        Ok(pid)
     }
 }
 
@@ -284,10 +275,13 @@ mod tests {
 
     fn run(program: &str, argv: &[&str], env: &Environment, dir: &Path) -> io::Result<(String, i32)> {
         let null = std::fs::File::open("/dev/null")?;
-        let spawned = Spawner::new()?.spawn(Path::new(program), argv, env, dir, null.as_fd())?;
+        let (out_read, out_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let stdio = [null.as_fd(), out_write.as_fd(), null.as_fd()];
+        let pid = Spawner::new()?.spawn(Path::new(program), argv, env, dir, stdio)?;
+        drop(out_write);
         let mut out = String::new();
-        std::fs::File::from(spawned.stdout).read_to_string(&mut out)?;
-        let status = rustix::process::waitpid(Some(spawned.pid), rustix::process::WaitOptions::empty())?
+        std::fs::File::from(out_read).read_to_string(&mut out)?;
+        let status = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())?
             .and_then(|(_, s)| s.exit_status())
             .unwrap_or(-1);
         Ok((out, status))

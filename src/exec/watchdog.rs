@@ -1,11 +1,11 @@
 //! The orphan guarantee: if volley dies, even by SIGKILL, its process groups die too.
 //!
-//! volley starts one helper, `<volley> __watchdog` ([`watchdog_main`]), lazily on the
+//! volley starts one helper, `<volley> __watchdog` ([`watchdog_main`]), before the
 //! first spawn, with the read end of a pipe as its stdin. It is a plain child started
-//! with std's `posix_spawn` path (no `pre_exec`), in its own process group so the
-//! terminal's Ctrl-C does not reach it while volley shuts down gracefully, with
-//! stdout/stderr on `/dev/null` and cwd `/`. The write end stays in volley only (std
-//! creates it close-on-exec, so no task inherits it).
+//! like the tasks ([`super::spawn`]), in its own process group so the terminal's
+//! Ctrl-C does not reach it while volley shuts down gracefully, with stdout/stderr on
+//! `/dev/null` and cwd `/`. The write end stays in volley only (it is created
+//! close-on-exec, so no task inherits it).
 //!
 //! Protocol, one line each: `+<pgid>` after a group was spawned, `-<pgid>` once volley
 //! has killed a finished group, and `bye` on normal shutdown. Registrations are
@@ -19,7 +19,8 @@
 //! Lines are rate-limited: a line is written at once unless the last write was less
 //! than [`BATCH`] ago; then it waits for the next write, at most [`BATCH`] later. In a
 //! burst of short tasks that is one write (and one wake-up of the watchdog) per
-//! window instead of two per task, which were a fifth of volley's own cost per task. The marker scan covers groups spawned in the last
+//! window instead of two per task, which were a fifth of volley's own cost per task.
+//! The marker scan covers groups spawned in the last
 //! batch window before a SIGKILL; a `-` written up to [`BATCH`] after the leader was
 //! reaped cannot name a reused id, since pids are allocated cyclically and a wrap of
 //! the pid space takes far longer than that.
@@ -33,12 +34,13 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, BufRead, PipeWriter, Read, Write};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::environment::Environment;
 use super::group::signal_group;
+use super::spawn::Spawner;
 
 /// The hidden subcommand that runs [`watchdog_main`].
 pub const WATCHDOG_ARG: &str = "__watchdog";
@@ -59,25 +61,25 @@ pub struct WatchdogLink {
 }
 
 impl WatchdogLink {
-    /// Starts `<exe> __watchdog`. Does not wait for it to be ready: registrations
-    /// queue in the pipe. `run_id`: the `VOLLEY_RUN_ID` the tasks carry, if any.
-    pub fn start(exe: &Path, run_id: Option<&OsStr>) -> io::Result<Self> {
+    /// Starts `<exe> __watchdog` in its own process group, with `null` as stdout and
+    /// stderr. Does not wait for it to be ready: registrations queue in the pipe.
+    /// `run_id`: the `VOLLEY_RUN_ID` the tasks carry, if any.
+    pub fn start(
+        spawner: &mut Spawner,
+        exe: &Path,
+        run_id: Option<&OsStr>,
+        null: BorrowedFd<'_>,
+    ) -> io::Result<Self> {
         let (reader, writer) = io::pipe()?;
         rustix::io::ioctl_fionbio(&writer, true)?;
-        let mut command = Command::new(exe);
+        let mut env = Environment::new(std::env::vars_os());
         if let Some(run_id) = run_id {
-            command.env(RUN_MARKER_VAR, run_id);
+            env.set(RUN_MARKER_VAR, run_id);
         }
         // The child is not waited for: it exits right after `bye` (or EOF) and is
         // reaped by init once volley exits.
-        command
-            .arg(WATCHDOG_ARG)
-            .stdin(reader)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .current_dir("/")
-            .process_group(0)
-            .spawn()?;
+        let argv = [exe.as_os_str(), OsStr::new(WATCHDOG_ARG)];
+        spawner.spawn(exe, &argv, &env, Path::new("/"), [reader.as_fd(), null, null])?;
         Ok(WatchdogLink { writer: Some(writer), backlog: Vec::new(), last_write: None })
     }
 
@@ -270,7 +272,8 @@ fn skip_line(reader: &mut impl BufRead) -> bool {
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
-    use std::process::Child;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command};
 
     use super::*;
 
