@@ -46,7 +46,7 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
         halt_now: args.halt == Halt::Now,
         keep_order: args.keep_order,
     };
-    drive(cli, &args.output, plan, BaseEnv::from_process(), settings)
+    drive(cli, &args.output, plan, BaseEnv::from_process(), settings, None)
 }
 
 /// The command (words before the first `:::`, joined by spaces as GNU parallel

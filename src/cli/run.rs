@@ -19,13 +19,17 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     let project = project::load(cli.file.as_deref(), color_stderr)?;
     let selection =
         Selection { names: args.tasks.clone(), jobs: args.jobs.slots(), keep_going: args.keep_going };
-    let expected =
-        record::expectations(&project.settings.state_dir, project.tasks.iter().map(|t| t.name.as_str()));
-    let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
+    let names = project.tasks.iter().map(|t| t.name.as_str());
     if args.dry_run {
+        // Read-only: a dry run leaves no history behind.
+        let expected = record::expectations(&project.settings.state_dir, names);
+        let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
         print!("{}", dry_run(&project, &plan));
         return Ok(exit::SUCCESS);
     }
+    let history = record::History::open(&project.settings.state_dir);
+    let expected = history.as_ref().map(|h| h.expectations(names)).unwrap_or_default();
+    let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
     let base_env = BaseEnv::load(&project).map_err(|e| CliError::usage(e.to_string()))?;
     let settings = DriveSettings {
         shell: project.settings.shell.clone(),
@@ -48,7 +52,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
         &format!("run-services-{}", std::process::id()),
     )
     .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let result = drive(cli, &args.output, plan, base_env, settings);
+    let result = drive(cli, &args.output, plan, base_env, settings, history);
     services.stop();
     result
 }
@@ -68,13 +72,15 @@ pub(super) struct DriveSettings {
 }
 
 /// Wires the sinks, runs the event loop on a current-thread runtime, and returns
-/// the exit status. Shared by `run` and `exec`.
+/// the exit status. Shared by `run` and `exec`. `history`: opened already (to plan
+/// with), or opened by the recorder.
 pub(super) fn drive(
     cli: &Cli,
     output: &OutputArgs,
     plan: RunPlan,
     base_env: BaseEnv,
     settings: DriveSettings,
+    history: Option<record::History>,
 ) -> Result<i32, CliError> {
     let mut monitor = settings.monitor;
     if let Some(interval) = std::env::var_os(SAMPLE_INTERVAL_VAR) {
@@ -87,7 +93,10 @@ pub(super) fn drive(
     let run_id = new_run_id();
     let log_dir = settings.state_dir.join("logs").join(&run_id);
     let mut sinks = sinks(cli, output, &log_dir, settings.keep_order)?;
-    sinks.push(Box::new(record::Recorder::start(settings.state_dir.clone())));
+    sinks.push(Box::new(match history {
+        Some(history) => record::Recorder::start_with(history),
+        None => record::Recorder::start(settings.state_dir.clone()),
+    }));
     let options = RunOptions {
         run_id: Arc::from(run_id.as_str()),
         command_line: std::env::args().collect(),

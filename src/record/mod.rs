@@ -16,8 +16,8 @@ mod status_query;
 mod writer;
 
 pub use plan_query::{FanOutHistory, fan_out_history, fan_out_history_from};
-pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, runs, task_runs};
-pub use recorder::Recorder;
+pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, expectations_in, runs, task_runs};
+pub use recorder::{History, Recorder};
 pub use report_query::{
     AlertRow, AttemptRow, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
 };

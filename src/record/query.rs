@@ -1,7 +1,8 @@
 //! Reading the history: expected durations for the scheduler, the runs and task
 //! durations behind `volley history`, and the regression check of `--check`.
 //!
-//! Reads are read-only connections that never create the file. "Successful" means
+//! Reads are read-only connections that never create the file, except that a run
+//! reads its expectations through the connection it then records with. "Successful" means
 //! status `succeeded` and not flaky: a flaky task's duration includes its failed
 //! attempts and retry delays, which would inflate its baseline.
 
@@ -20,17 +21,24 @@ use crate::runner::Expectations;
 /// fan-out task, of one of its instances); names without history are absent. A
 /// missing or unreadable history gives none.
 pub fn expectations<'a>(state_dir: &Path, names: impl IntoIterator<Item = &'a str>) -> Expectations {
-    let Some(conn) = open_for_reading(state_dir) else { return Expectations::default() };
+    match open_for_reading(state_dir) {
+        Some(conn) => expectations_in(&conn, names),
+        None => Expectations::default(),
+    }
+}
+
+/// [`expectations`] from an open history (the one a run then records into).
+pub fn expectations_in<'a>(conn: &Connection, names: impl IntoIterator<Item = &'a str>) -> Expectations {
     let names: Vec<&str> = names.into_iter().collect();
     // One read transaction for all lookups: per statement, SQLite would otherwise take
     // and release its shared lock and re-check the schema.
     let Ok(_snapshot) = conn.unchecked_transaction() else { return Expectations::default() };
-    let Ok(recent) = recent_successes(&conn, &names) else { return Expectations::default() };
+    let Ok(recent) = recent_successes(conn, &names) else { return Expectations::default() };
     let mut by_name = HashMap::new();
     for (name, prior) in names.iter().zip(recent) {
         if let Some(us) = median(&prior) {
             by_name.insert((*name).to_string(), Duration::from_micros(us));
-        } else if let Ok(FanOutHistory { per_instance: Some(each), .. }) = fan_out_history_from(&conn, name) {
+        } else if let Ok(FanOutHistory { per_instance: Some(each), .. }) = fan_out_history_from(conn, name) {
             // A fan-out task is recorded through its instances: expect one instance's median.
             by_name.insert((*name).to_string(), each);
         }

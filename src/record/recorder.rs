@@ -21,10 +21,12 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rusqlite::Connection;
 use volley_core::event::{Event, EventSink};
 
 use super::schema::{self, RecordError};
 use super::writer::Writer;
+use crate::runner::Expectations;
 
 /// Events waiting in the channel beyond this many are written in the next transaction.
 const MAX_BATCH: usize = 512;
@@ -38,16 +40,53 @@ pub struct Recorder {
     closing: Arc<AtomicBool>,
 }
 
+/// A run's history opened for writing before the run: the scheduler reads its
+/// expectations through it, then the [`Recorder`] writes into it. One open instead
+/// of two: opening a WAL database creates and removes its `-wal` and `-shm` files.
+pub struct History {
+    state_dir: PathBuf,
+    conn: Result<Connection, RecordError>,
+}
+
+impl History {
+    /// `None` when there is no history yet: then there is nothing to read, and the
+    /// recorder creates it once the run starts (not on a usage error before that).
+    pub fn open(state_dir: &std::path::Path) -> Option<History> {
+        state_dir.join(schema::FILE_NAME).is_file().then(|| History {
+            state_dir: state_dir.to_path_buf(),
+            conn: schema::open_for_writing(state_dir),
+        })
+    }
+
+    /// What history says each of `names` usually takes (none if it cannot be read).
+    pub fn expectations<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Expectations {
+        match &self.conn {
+            Ok(conn) => super::expectations_in(conn, names),
+            Err(_) => Expectations::default(),
+        }
+    }
+}
+
 impl Recorder {
     /// Starts the recorder thread for `state_dir`. Opening the database happens on
     /// that thread, so a slow or locked database does not delay the first task.
     pub fn start(state_dir: PathBuf) -> Recorder {
+        Self::spawn(state_dir, None)
+    }
+
+    /// Starts the recorder thread with the history the run has opened already; an
+    /// error opening it is the recorder's one warning.
+    pub fn start_with(history: History) -> Recorder {
+        Self::spawn(history.state_dir, Some(history.conn))
+    }
+
+    fn spawn(state_dir: PathBuf, opened: Option<Result<Connection, RecordError>>) -> Recorder {
         let (sender, receiver) = mpsc::channel();
         let closing = Arc::new(AtomicBool::new(false));
         let closing_seen = Arc::clone(&closing);
         let thread = std::thread::Builder::new()
             .name("volley-recorder".into())
-            .spawn(move || record(&state_dir, &receiver, &closing_seen));
+            .spawn(move || record(&state_dir, opened, &receiver, &closing_seen));
         match thread {
             Ok(thread) => Recorder { sender: Some(sender), thread: Some(thread), closing },
             Err(e) => {
@@ -98,14 +137,20 @@ fn warn(message: &str) {
     eprintln!("warning: history not recorded: {message}");
 }
 
-/// The recorder thread: opens the database at the first event, then writes batches
-/// until the sink closes the channel. After an error it drains without writing.
-fn record(state_dir: &std::path::Path, receiver: &mpsc::Receiver<Event>, closing: &AtomicBool) {
+/// The recorder thread: opens the database at the first event (unless `opened`),
+/// then writes batches until the sink closes the channel. After an error it drains
+/// without writing.
+fn record(
+    state_dir: &std::path::Path,
+    opened: Option<Result<Connection, RecordError>>,
+    receiver: &mpsc::Receiver<Event>,
+    closing: &AtomicBool,
+) {
     let Ok(first) = receiver.recv() else { return };
     if matches!(first, Event::RunStarted { dry_run: true, .. }) {
         return;
     }
-    let mut writer = match schema::open_for_writing(state_dir) {
+    let mut writer = match opened.unwrap_or_else(|| schema::open_for_writing(state_dir)) {
         Ok(conn) => Some(Writer::new(conn)),
         Err(e) => {
             warn(&describe(&e));

@@ -44,6 +44,24 @@ fn a_run_is_recorded_with_its_tasks_and_attempts() {
 }
 
 #[test]
+fn a_second_run_records_into_the_history_it_planned_with() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["run"]).code(0);
+    let conn = db(&test);
+    assert_eq!(count(&conn, "SELECT count(*) FROM runs WHERE status = 'succeeded'"), 2);
+    assert_eq!(count(&conn, "SELECT count(*) FROM tasks WHERE name = 'a'"), 2);
+}
+
+#[test]
+fn a_usage_error_or_a_dry_run_leaves_no_history() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
+    volley(&test, &["run", "nosuch"]).code(2);
+    volley(&test, &["run", "--dry-run"]).code(0);
+    assert!(!test.path(".volley/history.db").exists());
+}
+
+#[test]
 fn every_attempt_of_a_retried_task_is_recorded() {
     let toml = "[tasks.broken]\nrun = \"exit 3\"\nretries = 2\nretry_delay = \"10ms\"\n\n\
                 [tasks.flaky]\nrun = \"test -f marker || { touch marker; exit 1; }\"\nretries = 1\nretry_delay = \"10ms\"\n";
