@@ -120,6 +120,14 @@ impl EventSink for Recorder {
             // The thread has stopped (it warned already): stop cloning events for it.
             self.sender = None;
         }
+        if matches!(event, Event::RunFinished { .. }) {
+            // The last event: the thread writes it and closes the database (its
+            // checkpoint and fsyncs) now, while the other sinks print the summary.
+            self.closing.store(true, Ordering::Release);
+            if let Some(thread) = &self.thread {
+                thread.thread().unpark();
+            }
+        }
     }
 
     fn finish(&mut self) {
@@ -173,6 +181,9 @@ fn record(
                 source: e,
             }));
             writer = None;
+        }
+        if batch.iter().any(|e| matches!(e, Event::RunFinished { .. })) {
+            return;
         }
         batch.clear();
         let committed_at = Instant::now();

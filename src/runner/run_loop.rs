@@ -136,9 +136,10 @@ impl<'s> Runner<'s> {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
-        let watchdog = self.executor.start_watchdog(Some(OsStr::new(&*self.options.run_id)));
         self.start = Instant::now();
+        // First, so that the recorder's first commit overlaps the spawns.
         self.emit_run_started();
+        let watchdog = self.executor.start_watchdog(Some(OsStr::new(&*self.options.run_id)));
         if let Err(error) = watchdog {
             let t_us = self.t_us();
             let message = format!("{error}; if volley is killed, its tasks may outlive it");
