@@ -307,7 +307,7 @@ impl<'s> Runner<'s> {
         let budget = exec.budget;
         let t_us = self.t_us();
         if let Some(at_us) = self.monitoring.task_started(key, name.clone(), t_us, expected, budget) {
-            self.timers.set(self.start + Duration::from_micros(at_us), Timer::Alert);
+            self.timers.set_alert(self.start + Duration::from_micros(at_us));
         }
     }
 

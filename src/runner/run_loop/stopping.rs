@@ -41,7 +41,7 @@ impl Runner<'_> {
                         self.emit(alert);
                     }
                     if let Some(at_us) = next {
-                        self.timers.set(self.start + Duration::from_micros(at_us), Timer::Alert);
+                        self.timers.set_alert(self.start + Duration::from_micros(at_us));
                     }
                 }
             }
