@@ -93,6 +93,9 @@ pub struct Runner<'s> {
     /// were listed: a unit is ready once its dependencies are done (and its items known).
     done_at: HashMap<UnitId, Instant>,
     listed_at: HashMap<UnitId, Instant>,
+    /// While handling finished attempts: their events, held back until the tasks they
+    /// made ready have been started (see [`Runner::on_exec_events`]).
+    deferred: Option<Vec<Event>>,
 }
 
 impl<'s> Runner<'s> {
@@ -129,6 +132,7 @@ impl<'s> Runner<'s> {
             monitoring_warning,
             done_at: HashMap::new(),
             listed_at: HashMap::new(),
+            deferred: None,
         })
     }
 
@@ -158,11 +162,7 @@ impl<'s> Runner<'s> {
             tokio::select! {
                 event = self.exec_events.recv() => {
                     if let Some(event) = event {
-                        self.on_exec_event(event);
-                        // Drain what else is queued before going round the loop again.
-                        while let Ok(event) = self.exec_events.try_recv() {
-                            self.on_exec_event(event);
-                        }
+                        self.on_exec_events(event);
                     }
                 }
                 () = sleep_until(deadline) => self.fire_due_timers(),
@@ -198,8 +198,31 @@ impl<'s> Runner<'s> {
     }
 
     fn emit(&mut self, event: &Event) {
+        if let Some(deferred) = &mut self.deferred
+            && !matches!(event, Event::Output { .. })
+        {
+            deferred.push(event.clone());
+            return;
+        }
         for sink in self.sinks.iter_mut() {
             sink.event(event);
+        }
+    }
+
+    /// Handles `first` and whatever else is queued. The tasks that finishing attempts
+    /// make ready are started before the sinks hear of anything (the summary, the
+    /// recorder, the terminal): a dependent's start waits for the scheduler only, as
+    /// in make. The sinks then get the events in their usual order; output is never
+    /// held back, so a task's output still precedes its status line.
+    fn on_exec_events(&mut self, first: ExecEvent) {
+        self.deferred = Some(Vec::new());
+        self.on_exec_event(first);
+        while let Ok(event) = self.exec_events.try_recv() {
+            self.on_exec_event(event);
+        }
+        self.start_ready();
+        for event in self.deferred.take().unwrap_or_default() {
+            self.emit(&event);
         }
     }
 
