@@ -55,6 +55,9 @@ own() {
     echo "## one-task run (volley run of \`true\`), history on"
     hyperfine -N -w 5 -r 50 "$volley run --output quiet -f $dir/volley.toml" 2>/dev/null | grep -E "Time|Range"
 
+    echo "## one-task run, time until its task starts (history on)"
+    first_task_latency "$dir"
+
     python3 "$bench/lib/gen_dag.py" large "$dir/g5000" --tasks 5000 --deps 3 --seed 7 --cmd true >/dev/null
     echo "## volley check of a 5000-task file"
     hyperfine -N -w 3 -r 20 "$volley check -f $dir/g5000/volley.toml" 2>/dev/null | grep -E "Time|Range"
@@ -70,6 +73,30 @@ own() {
     seq 100000 >"$dir/items"
     (cd "$dir" && /usr/bin/time -f "%e s, %M KiB" "$volley" exec -j 2 --output quiet true <"$dir/items" 2>&1 >/dev/null | tail -1)
     rm -rf "$dir"
+}
+
+# From volley's exec to its only task's exec: the task prints the time it started
+# (`date +%s%N`), less how long `date` itself takes to get there when started
+# directly. Medians of 50 runs each.
+first_task_latency() {
+    local dir="$1/latency"
+    mkdir -p "$dir"
+    printf '[tasks.clock]\nrun = "date +%%s%%N"\n' >"$dir/volley.toml"
+    "$volley" run -f "$dir/volley.toml" >/dev/null # history exists from here on
+    VOLLEY="$volley" TOML="$dir/volley.toml" python3 - <<'PY'
+import os, statistics, subprocess, time
+
+def started_after(argv):
+    t0 = time.time_ns()
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    stamp = next(int(w) for line in out.splitlines() for w in line.split() if w.isdigit() and len(w) > 15)
+    return (stamp - t0) / 1e6
+
+volley = [os.environ["VOLLEY"], "run", "--output", "prefixed", "-f", os.environ["TOML"]]
+through = statistics.median(started_after(volley) for _ in range(50))
+direct = statistics.median(started_after(["date", "+%s%N"]) for _ in range(50))
+print(f"  task started {through:.2f} ms after volley's exec; date alone {direct:.2f} ms; volley's share {through - direct:.2f} ms")
+PY
 }
 
 # Recording: a 2000-task run with and without history, report generation, history size.
