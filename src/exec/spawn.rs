@@ -1,4 +1,5 @@
-//! Starting one attempt's process: `clone(CLONE_VM | CLONE_VFORK)` and `execve`, as
+//! Starting a process (an attempt, or the watchdog): `clone(CLONE_VM | CLONE_VFORK)`
+//! and `execve`, as
 //! glibc's `posix_spawn` does, minus what made that cost twice as much per spawn
 //! here (docs/design/runner.md): a fresh stack mapped and unmapped for every child
 //! (the unmap interrupts volley's other threads to flush their TLBs), a
@@ -8,9 +9,8 @@
 //! against the process's real dispositions at every spawn of the test suite.
 //!
 //! The child gets its own process group, the given stdin, stdout and stderr, the
-//! working directory `dir`, an empty signal mask and
-//! `SIGPIPE` back at its default (volley ignores it, and an ignored signal stays
-//! ignored across `exec`). It shares volley's memory until `execve`, so it runs only
+//! working directory `dir`, an empty signal mask and `SIGPIPE` back at its default
+//! (volley ignores it, and an ignored signal stays ignored across `exec`). It shares volley's memory until `execve`, so it runs only
 //! plain system calls on data prepared beforehand, with every signal blocked until
 //! the last step; `CLONE_VFORK` keeps the calling thread suspended until then, so
 //! a failure's errno can be left in shared memory.
@@ -29,11 +29,11 @@ use rustix::process::Pid;
 use super::environment::Environment;
 
 /// Signals volley or its libraries install handlers for, plus `SIGPIPE`, which
-/// Rust's runtime ignores: tokio's `INT`, `TERM` and `HUP` (run loop, `volley up`),
-/// std's `SEGV` and `BUS` (stack overflow reports), and `CHLD` should tokio ever
-/// reap. A handler must not run in the child, which shares volley's memory.
-const CAUGHT: [libc::c_int; 7] =
-    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGSEGV, libc::SIGBUS, libc::SIGCHLD, libc::SIGPIPE];
+/// Rust's runtime ignores: tokio's `INT`, `TERM` and `HUP` (run loop, `volley up`)
+/// and std's `SEGV` and `BUS` (stack overflow reports). A handler must not run in
+/// the child, which shares volley's memory; a new one fails the debug assertion.
+const CAUGHT: [libc::c_int; 6] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGSEGV, libc::SIGBUS, libc::SIGPIPE];
 
 /// The child's stack: small, since it only makes system calls.
 const STACK_SIZE: usize = 64 * 1024;
