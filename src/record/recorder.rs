@@ -183,13 +183,13 @@ fn record(
             writer = None;
         }
         if batch.iter().any(|e| matches!(e, Event::RunFinished { .. })) {
-            return;
+            break;
         }
         batch.clear();
         let committed_at = Instant::now();
         match receiver.recv() {
             Ok(event) => batch.push(event),
-            Err(_) => return,
+            Err(_) => break,
         }
         // Sends do not wake a thread that is not blocked in `recv`: while parked here,
         // the runner hands over events at the cost of a queue push.
@@ -201,6 +201,9 @@ fn record(
             }
             std::thread::park_timeout(gathered - now);
         }
+    }
+    if let Some(w) = writer {
+        w.close(state_dir);
     }
 }
 

@@ -121,3 +121,34 @@ fn run_units_hold_the_planned_graph_and_instance_counts() {
         ]
     );
 }
+
+/// Writes `bytes` of data in one transaction through a fresh writing connection, and
+/// closes it the way the recorder does.
+fn write_and_close(dir: &Path, bytes: usize) {
+    let conn = open_for_writing(dir).expect("open");
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS filler (data BLOB)").expect("table");
+    conn.execute("INSERT INTO filler VALUES (zeroblob(?1))", [bytes as i64]).expect("insert");
+    super::close(conn, dir);
+}
+
+#[test]
+fn a_small_write_ahead_log_stays_and_is_read_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_and_close(dir.path(), 10_000);
+    let wal = dir.path().join(format!("{FILE_NAME}-wal"));
+    assert!(wal.metadata().is_ok_and(|m| m.len() > 0), "the small log is left in place");
+    write_and_close(dir.path(), 10_000);
+    let conn = super::open_for_reading(dir.path()).expect("readable");
+    assert_eq!(count(&conn, "SELECT count(*) FROM filler"), 2);
+}
+
+#[test]
+fn a_large_write_ahead_log_is_checkpointed_at_close() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_and_close(dir.path(), 10_000);
+    write_and_close(dir.path(), 400_000);
+    let wal = dir.path().join(format!("{FILE_NAME}-wal"));
+    assert!(!wal.exists(), "the log was folded into the database and removed");
+    let conn = super::open_for_reading(dir.path()).expect("readable");
+    assert_eq!(count(&conn, "SELECT count(*) FROM filler"), 2);
+}

@@ -24,6 +24,12 @@ impl Writer {
     }
 
     /// Writes `events` in one transaction.
+    /// Closes the database. A small write-ahead log is left for the next run to
+    /// fold in ([`schema::close`]).
+    pub fn close(self, state_dir: &std::path::Path) {
+        super::schema::close(self.conn, state_dir);
+    }
+
     pub fn write(&mut self, events: &[Event]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for event in events {

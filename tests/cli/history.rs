@@ -54,6 +54,19 @@ fn a_second_run_records_into_the_history_it_planned_with() {
 }
 
 #[test]
+fn runs_are_read_back_through_the_write_ahead_log_they_leave() {
+    let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
+    volley(&test, &["run"]).code(0);
+    volley(&test, &["run"]).code(0);
+    let wal = test.path(".volley/history.db-wal");
+    assert!(wal.metadata().is_ok_and(|m| m.len() > 0), "a one-task run leaves its log");
+    volley(&test, &["history", "--json"]).code(0).stdout_has("\"succeeded\"");
+    // The predicted timeline needs the durations in the log.
+    volley(&test, &["run", "--dry-run"]).code(0).stdout_has("  at ");
+    assert_eq!(count(&db(&test), "SELECT count(*) FROM runs"), 2);
+}
+
+#[test]
 fn a_usage_error_or_a_dry_run_leaves_no_history() {
     let test = Test::with_toml("[tasks.a]\nrun = \"true\"\n");
     volley(&test, &["run", "nosuch"]).code(2);
