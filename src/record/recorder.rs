@@ -121,8 +121,9 @@ impl EventSink for Recorder {
             self.sender = None;
         }
         if matches!(event, Event::RunFinished { .. }) {
-            // The last event: the thread writes it and closes the database (its
-            // checkpoint and fsyncs) now, while the other sinks print the summary.
+            // The last event: the thread writes it and closes the database (with a
+            // checkpoint if the log has grown) now, while the other sinks print the
+            // summary.
             self.closing.store(true, Ordering::Release);
             if let Some(thread) = &self.thread {
                 thread.thread().unpark();
