@@ -20,16 +20,18 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     let selection =
         Selection { names: args.tasks.clone(), jobs: args.jobs.slots(), keep_going: args.keep_going };
     let names = project.tasks.iter().map(|t| t.name.as_str());
+    // A run reads its history through the connection it records with; a dry run reads
+    // it read-only and leaves nothing behind.
+    let history = (!args.dry_run).then(|| record::History::open(&project.settings.state_dir)).flatten();
+    let expected = match &history {
+        Some(history) => history.expectations(names),
+        None => record::expectations(&project.settings.state_dir, names),
+    };
+    let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
     if args.dry_run {
-        // Read-only: a dry run leaves no history behind.
-        let expected = record::expectations(&project.settings.state_dir, names);
-        let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
         print!("{}", dry_run(&project, &plan));
         return Ok(exit::SUCCESS);
     }
-    let history = record::History::open(&project.settings.state_dir);
-    let expected = history.as_ref().map(|h| h.expectations(names)).unwrap_or_default();
-    let plan = runner::build(&project, &selection, &expected).map_err(|e| plan_error(&e))?;
     let base_env = BaseEnv::load(&project).map_err(|e| CliError::usage(e.to_string()))?;
     let settings = DriveSettings {
         shell: project.settings.shell.clone(),

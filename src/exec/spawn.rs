@@ -329,6 +329,17 @@ mod tests {
     }
 
     #[test]
+    fn a_standard_descriptor_as_source_is_moved_out_of_the_childs_way() {
+        // Were volley started with stdout closed, a pipe could be fd 1, and the
+        // child's `dup2(src, 0)` must not overwrite it before `dup2(it, 1)`.
+        let stderr = std::io::stderr();
+        let source = above_stdio(stderr.as_fd()).expect("duplicate");
+        assert!(source.raw() > 2, "fd {}", source.raw());
+        let (read, _write) = rustix::pipe::pipe().expect("pipe");
+        assert_eq!(above_stdio(read.as_fd()).expect("as is").raw(), read.as_raw_fd());
+    }
+
+    #[test]
     fn failures_to_start_are_errors_not_children() {
         let env = Environment::default();
         let missing = run("/nonexistent/program", &["x"], &env, Path::new("/")).expect_err("missing program");
