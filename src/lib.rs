@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod exec;
 pub mod logs;
+pub mod memory;
 pub mod record;
 pub mod report;
 pub mod runner;
