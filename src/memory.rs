@@ -48,8 +48,8 @@ mod tests {
     /// first burst has been faulted in, the later ones must reuse its pages.
     #[test]
     fn freed_output_batches_are_reused_without_faulting_pages_in_again() {
-        tune_allocator();
         const BATCH: usize = 192 << 10;
+        tune_allocator();
         let burst = || {
             let batches: Vec<Vec<u8>> = (0..24).map(|i| vec![i; BATCH]).collect();
             std::hint::black_box(&batches);

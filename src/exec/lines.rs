@@ -9,7 +9,8 @@
 //! - The pending partial line never reaches `max_line` bytes once `take_lines`
 //!   returns: longer lines are flushed in pieces of at most `max_line` bytes (plus the
 //!   added `\n`), each cut at a UTF-8 character boundary when the bytes are UTF-8.
-//!   Memory per pipe is therefore bounded by about `max_line + READ_SIZE`. (A line
+//!   Memory per pipe is therefore bounded by about `max_line` plus the read size (at
+//!   most [`BULK_READ_SIZE`]). (A line
 //!   that arrives complete in one read is kept whole, so it may be up to that long.)
 //! - A lone `\r` (not followed by `\n`) is a line break and is rewritten to `\n`, so
 //!   progress bars don't overwrite a consumer's line prefix; `\r\n` is left alone.
@@ -21,8 +22,10 @@ use std::mem;
 
 /// Longest line kept whole; longer lines are flushed in pieces.
 pub const MAX_LINE: usize = 64 * 1024;
-/// Bytes made available for each read.
+/// Bytes made available for each read: a default pipe's capacity.
 pub const READ_SIZE: usize = 64 * 1024;
+/// Bytes made available for each read from a task that keeps its pipe full.
+pub const BULK_READ_SIZE: usize = 256 * 1024;
 
 #[derive(Debug)]
 pub struct LineSplitter {
@@ -32,6 +35,8 @@ pub struct LineSplitter {
     /// scanned: whether it is lone depends on the next byte).
     scanned: usize,
     max_line: usize,
+    /// Spare capacity made available for each read.
+    read_size: usize,
 }
 
 impl Default for LineSplitter {
@@ -43,13 +48,18 @@ impl Default for LineSplitter {
 impl LineSplitter {
     pub fn new(max_line: usize) -> Self {
         assert!(max_line >= 4, "a line piece must hold one UTF-8 character");
-        LineSplitter { buf: Vec::new(), scanned: 0, max_line }
+        LineSplitter { buf: Vec::new(), scanned: 0, max_line, read_size: READ_SIZE }
     }
 
-    /// The buffer to append freshly read bytes to, with at least [`READ_SIZE`] bytes
-    /// of spare capacity.
+    /// Reads from now on are offered `read_size` bytes (at most [`BULK_READ_SIZE`]).
+    pub fn set_read_size(&mut self, read_size: usize) {
+        self.read_size = read_size.min(BULK_READ_SIZE);
+    }
+
+    /// The buffer to append freshly read bytes to, with at least the read size of
+    /// spare capacity.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
-        self.buf.reserve(READ_SIZE);
+        self.buf.reserve(self.read_size);
         &mut self.buf
     }
 
@@ -134,7 +144,7 @@ impl LineSplitter {
             return Vec::new();
         }
         if end * 2 >= self.buf.capacity() {
-            let mut rest = Vec::with_capacity(READ_SIZE + self.buf.len() - end);
+            let mut rest = Vec::with_capacity(self.read_size + self.buf.len() - end);
             rest.extend_from_slice(&self.buf[end..]);
             let mut out = mem::replace(&mut self.buf, rest);
             out.truncate(end);
@@ -329,5 +339,7 @@ mod tests {
         assert_eq!(s.take_lines(), Some(b"one\n".to_vec()));
         s.buffer().extend_from_slice(b"o\n");
         assert_eq!(s.take_lines(), Some(b"two\n".to_vec()));
+        s.set_read_size(BULK_READ_SIZE);
+        assert!(s.buffer().capacity() - s.buf.len() >= BULK_READ_SIZE);
     }
 }

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Pid;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -32,7 +31,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
 
 use super::group::signal_group;
-use super::lines::LineSplitter;
+use super::pipe_reader::{PipeReader, receiver};
 use super::reap::{ExitWaiter, Reaped, reap};
 use super::request::{ExecEvent, SpawnRequest};
 use super::spawn::Spawner;
@@ -210,46 +209,11 @@ async fn flush_watchdog(shared: Weak<Mutex<Shared>>, due: Arc<Notify>) {
     }
 }
 
-fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
-    // It is a pipe; `from_owned_fd` would re-check that with two more syscalls.
-    rustix::io::ioctl_fionbio(&fd, true)?;
-    pipe::Receiver::from_owned_fd_unchecked(fd)
-}
-
 struct Attempt {
     key: TaskKey,
     leader: Pid,
     pgid: u32,
     waiter: ExitWaiter,
-}
-
-/// One pipe being read into line batches.
-struct PipeReader {
-    rx: pipe::Receiver,
-    lines: LineSplitter,
-    stream: Stream,
-    open: bool,
-}
-
-impl PipeReader {
-    fn new(rx: pipe::Receiver, stream: Stream) -> Self {
-        PipeReader { rx, lines: LineSplitter::default(), stream, open: true }
-    }
-
-    /// Cancel-safe: no data is lost if another branch wins.
-    async fn read(&mut self) -> io::Result<usize> {
-        self.rx.read_buf(self.lines.buffer()).await
-    }
-
-    /// Turns a read result into the lines to report; EOF or an error closes the pipe.
-    fn lines_after(&mut self, read: &io::Result<usize>) -> Option<Vec<u8>> {
-        if matches!(read, Ok(n) if *n > 0) {
-            self.lines.take_lines()
-        } else {
-            self.open = false;
-            self.lines.finish()
-        }
-    }
 }
 
 struct Reporter {
@@ -261,6 +225,16 @@ impl Reporter {
     fn output(&self, stream: Stream, lines: Option<Vec<u8>>) {
         if let Some(lines) = lines {
             let _ = self.events.send(ExecEvent::Output { key: self.key, stream, lines: Lines(lines) });
+        }
+    }
+
+    /// Reports a batch, then lets the event loop handle it before this task reads
+    /// on: a pipe that always has data would otherwise be read for a whole
+    /// cooperative budget (128 reads) at a time, and batches pile up in memory.
+    async fn output_and_yield(&self, stream: Stream, lines: Option<Vec<u8>>) {
+        if lines.is_some() {
+            self.output(stream, lines);
+            tokio::task::yield_now().await;
         }
     }
 }
@@ -280,8 +254,8 @@ async fn supervise(
     loop {
         tokio::select! {
             biased;
-            r = out.read(), if out.open => report.output(out.stream, out.lines_after(&r)),
-            r = err.read(), if err.open => report.output(err.stream, err.lines_after(&r)),
+            r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
+            r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
             () = attempt.waiter.exited() => break,
         }
     }
@@ -289,15 +263,15 @@ async fn supervise(
     let drain = async {
         while out.open || err.open {
             tokio::select! {
-                r = out.read(), if out.open => report.output(out.stream, out.lines_after(&r)),
-                r = err.read(), if err.open => report.output(err.stream, err.lines_after(&r)),
+                r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
+                r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
             }
         }
     };
     let _ = tokio::time::timeout(DRAIN, drain).await;
     for pipe in [&mut out, &mut err] {
         if pipe.open {
-            report.output(pipe.stream, pipe.lines.finish());
+            report.output(pipe.stream, pipe.finish());
         }
     }
     drop((out, err));

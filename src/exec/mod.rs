@@ -9,6 +9,7 @@ mod environment;
 mod group;
 mod lines;
 mod local;
+mod pipe_reader;
 mod reap;
 mod request;
 mod spawn;
