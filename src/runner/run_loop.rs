@@ -68,6 +68,9 @@ struct Holder {
     running: bool,
     timed_out: bool,
     interrupted: bool,
+    /// Its log file has been written to: it printed, or was retried (the log writer
+    /// heads every later attempt). Silent tasks have no log file.
+    logged: bool,
 }
 
 pub struct Runner<'s> {
@@ -308,6 +311,7 @@ impl<'s> Runner<'s> {
                 running: false,
                 timed_out: false,
                 interrupted: false,
+                logged: false,
             };
             self.holders.insert(key, holder);
             self.start_attempt(key);
@@ -357,6 +361,7 @@ impl<'s> Runner<'s> {
         holder.attempt_start = now;
         holder.timed_out = false;
         let (attempt, slot) = (holder.attempt, holder.slot);
+        holder.logged |= attempt > 1;
         match spawned {
             Ok(pid) => {
                 holder.running = true;
@@ -386,11 +391,14 @@ impl<'s> Runner<'s> {
     fn on_exec_event(&mut self, event: ExecEvent) {
         match event {
             ExecEvent::Output { key, stream, lines } => {
-                if stream == Stream::Stdout
-                    && let Some(listing) = self.holders.get_mut(&key).and_then(|h| h.listing.as_mut())
-                {
-                    listing.extend_from_slice(&lines.0);
-                    return;
+                if let Some(holder) = self.holders.get_mut(&key) {
+                    if stream == Stream::Stdout
+                        && let Some(listing) = holder.listing.as_mut()
+                    {
+                        listing.extend_from_slice(&lines.0);
+                        return;
+                    }
+                    holder.logged = true;
                 }
                 let (t_us, name) = (self.t_us(), self.name(key));
                 self.emit(&Event::Output { t_us, key, name, stream, lines });

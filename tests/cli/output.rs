@@ -110,6 +110,29 @@ fn events_stream_is_versioned_json_lines() {
     );
 }
 
+/// `task_finished` names a log file exactly when one was written: the task printed,
+/// or was retried (later attempts are headed in the log).
+#[test]
+fn task_finished_names_a_log_only_when_one_was_written() {
+    let toml = "[tasks.talks]\nrun = \"echo hi\"\n[tasks.silent]\nrun = \"true\"\n\
+                [tasks.retried]\nrun = \"test -f marker || { touch marker; exit 1; }\"\n\
+                retries = 1\nretry_delay = \"10ms\"\n";
+    let test = Test::with_toml(toml).args(&["run", "--events", "events.jsonl"]);
+    test.run().code(0);
+    let logs: std::collections::HashMap<String, serde_json::Value> = test
+        .read("events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .filter(|e| e["event"] == "task_finished")
+        .map(|e| (e["name"].as_str().expect("name").to_owned(), e["log"].clone()))
+        .collect();
+    assert_eq!(logs["silent"], serde_json::Value::Null, "{logs:?}");
+    for name in ["talks", "retried"] {
+        let path = logs[name].as_str().unwrap_or_else(|| panic!("no log for {name}: {logs:?}"));
+        assert!(std::path::Path::new(path).is_file(), "{path} was not written");
+    }
+}
+
 #[test]
 fn events_to_stdout_keep_stdout_pure_json() {
     let run = Test::with_toml("[tasks.a]\nrun = \"echo hi\"\n").args(&["run", "--events", "-"]).run();

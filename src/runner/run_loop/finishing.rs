@@ -108,7 +108,7 @@ impl Runner<'_> {
             }
         }
         let (t_us, name) = (self.t_us(), holder.name.clone());
-        let log = self.log_path(&name);
+        let log = self.log_path(&name, holder.logged);
         self.emit(&Event::TaskFinished {
             t_us,
             key,
@@ -141,10 +141,10 @@ impl Runner<'_> {
         }
     }
 
-    fn log_path(&self, name: &str) -> Option<String> {
-        let dir = self.options.log_dir.as_ref()?;
-        // Silent tasks have no log file; only point at one that was written.
-        let path = crate::logs::log_path(dir, name);
-        path.exists().then(|| path.display().to_string())
+    /// The log file of a task that has one. Known from the events, not asked of the
+    /// file system: one system call less between a task's exit and the next start.
+    fn log_path(&self, name: &str, logged: bool) -> Option<String> {
+        let dir = self.options.log_dir.as_ref().filter(|_| logged)?;
+        Some(crate::logs::log_path(dir, name).display().to_string())
     }
 }
