@@ -274,9 +274,7 @@ async fn supervise(
             report.output(pipe.stream, pipe.finish());
         }
     }
-    drop((out, err));
-
-    let Attempt { key, leader, pgid, .. } = attempt;
+    let Attempt { key, leader, pgid, waiter } = attempt;
     {
         let mut shared = lock(&shared);
         if shared.live.get(&key) == Some(&pgid) {
@@ -303,6 +301,10 @@ async fn supervise(
         cpu_user_us: reaped.cpu_user_us,
         cpu_system_us: reaped.cpu_system_us,
     });
+    // Deregistering and closing the two pipes and the pidfd takes six system calls:
+    // let the runner start whatever this exit made ready first.
+    tokio::task::yield_now().await;
+    drop((out, err, waiter));
 }
 
 /// Someone else reaped our child (a stray `waitpid(-1)` elsewhere): the status is gone.
