@@ -9,9 +9,9 @@
 //! - The pending partial line never reaches `max_line` bytes once `take_lines`
 //!   returns: longer lines are flushed in pieces of at most `max_line` bytes (plus the
 //!   added `\n`), each cut at a UTF-8 character boundary when the bytes are UTF-8.
-//!   Memory per pipe is therefore bounded by about `max_line` plus the read size (at
-//!   most [`BULK_READ_SIZE`]). (A line
-//!   that arrives complete in one read is kept whole, so it may be up to that long.)
+//!   Memory per pipe is therefore bounded by about `max_line` plus the read size
+//!   (at most [`BULK_READ_SIZE`]). (A line that arrives complete in one read is kept
+//!   whole, so it may be up to that long.)
 //! - A lone `\r` (not followed by `\n`) is a line break and is rewritten to `\n`, so
 //!   progress bars don't overwrite a consumer's line prefix; `\r\n` is left alone.
 //! - Bytes are otherwise passed through untouched (invalid UTF-8 included).
