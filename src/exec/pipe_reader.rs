@@ -4,11 +4,16 @@
 //! read keeps its pipe full: its pipe is enlarged to [`BULK_PIPE_SIZE`] and reads
 //! grow to [`BULK_READ_SIZE`], so the task runs on while volley works through a batch
 //! and each batch takes fewer wake-ups and system calls. Quiet tasks never pay the
-//! extra `fcntl`. The kernel refuses the enlargement beyond the user's pipe quota
-//! (`/proc/sys/fs/pipe-user-pages-soft`); reads then just stay small.
+//! extra `fcntl`.
+//!
+//! At most [`MAX_BULK_PIPES`] pipes are enlarged at once: once an unprivileged user's
+//! pipes hold more than `/proc/sys/fs/pipe-user-pages-soft` (64 MiB by default), the
+//! kernel gives every new pipe of theirs, in any program, two pages only. Beyond the
+//! budget, or if the kernel refuses, reads just stay small.
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -18,6 +23,33 @@ use super::lines::{BULK_READ_SIZE, LineSplitter, READ_SIZE};
 
 /// Pipe capacity for a task that fills its pipe faster than volley reads it.
 pub const BULK_PIPE_SIZE: usize = 1 << 20;
+/// Enlarged pipes alive at once: a quarter of the default per-user soft limit.
+pub const MAX_BULK_PIPES: usize = 16;
+
+/// How many pipes of this process are enlarged now, against a maximum.
+pub(super) struct BulkBudget {
+    alive: AtomicUsize,
+    max: usize,
+}
+
+impl BulkBudget {
+    pub(super) const fn new(max: usize) -> Self {
+        BulkBudget { alive: AtomicUsize::new(0), max }
+    }
+
+    fn take(&self) -> bool {
+        self.alive
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.alive.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The budget every task's pipes share.
+static BULK_PIPES: BulkBudget = BulkBudget::new(MAX_BULK_PIPES);
 
 /// The read end of a task's pipe, registered with the runtime.
 pub(super) fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
@@ -32,13 +64,28 @@ pub(super) struct PipeReader {
     lines: LineSplitter,
     pub(super) stream: Stream,
     pub(super) open: bool,
-    /// The task has filled a read: its pipe is enlarged and reads are bigger.
+    /// The task has filled a read: enlarging its pipe has been tried.
     bulk: bool,
+    /// This pipe holds one of the budget's enlargements.
+    enlarged: bool,
+    budget: &'static BulkBudget,
 }
 
 impl PipeReader {
     pub(super) fn new(rx: pipe::Receiver, stream: Stream) -> Self {
-        PipeReader { rx, lines: LineSplitter::default(), stream, open: true, bulk: false }
+        Self::with_budget(rx, stream, &BULK_PIPES)
+    }
+
+    fn with_budget(rx: pipe::Receiver, stream: Stream, budget: &'static BulkBudget) -> Self {
+        PipeReader {
+            rx,
+            lines: LineSplitter::default(),
+            stream,
+            open: true,
+            bulk: false,
+            enlarged: false,
+            budget,
+        }
     }
 
     /// Cancel-safe: no data is lost if another branch wins.
@@ -53,8 +100,14 @@ impl PipeReader {
 
     /// See the module's documentation.
     fn enlarge(&mut self) {
+        if !self.budget.take() {
+            return;
+        }
         if rustix::pipe::fcntl_setpipe_size(&self.rx, BULK_PIPE_SIZE).is_ok() {
+            self.enlarged = true;
             self.lines.set_read_size(BULK_READ_SIZE);
+        } else {
+            self.budget.give_back();
         }
     }
 
@@ -74,6 +127,14 @@ impl PipeReader {
     }
 }
 
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        if self.enlarged {
+            self.budget.give_back();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -84,10 +145,44 @@ mod tests {
 
     /// Runs `test` with a [`PipeReader`] on a fresh pipe and the pipe's write end.
     fn with_pipe_reader(test: impl AsyncFnOnce(PipeReader, std::fs::File)) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        runtime.block_on(async {
-            let (read, write) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
-            test(PipeReader::new(receiver(read).expect("receiver"), Stream::Stdout), write.into()).await;
+        runtime().block_on(async {
+            let (reader, task) = pipe_reader(&BULK_PIPES);
+            test(reader, task).await;
+        });
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    }
+
+    /// A reader on a fresh pipe, with the pipe's write end. Inside a runtime.
+    fn pipe_reader(budget: &'static BulkBudget) -> (PipeReader, std::fs::File) {
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        (PipeReader::with_budget(receiver(read).expect("receiver"), Stream::Stdout, budget), write.into())
+    }
+
+    /// Fills `reader`'s pipe with one read's worth and reads it; returns the pipe's size.
+    async fn fill_and_read(reader: &mut PipeReader, task: &mut std::fs::File) -> usize {
+        task.write_all(&vec![b'x'; READ_SIZE]).expect("fill the pipe");
+        let read = reader.read().await;
+        assert_eq!(*read.as_ref().expect("read"), READ_SIZE);
+        fcntl_getpipe_size(&reader.rx).expect("size")
+    }
+
+    #[test]
+    fn no_more_pipes_are_enlarged_at_once_than_the_budget_allows() {
+        let budget: &'static BulkBudget = Box::leak(Box::new(BulkBudget::new(2)));
+        runtime().block_on(async {
+            let mut pipes: Vec<_> = (0..3).map(|_| pipe_reader(budget)).collect();
+            let mut sizes = Vec::new();
+            for (reader, task) in &mut pipes {
+                sizes.push(fill_and_read(reader, task).await);
+            }
+            assert_eq!(sizes, [BULK_PIPE_SIZE, BULK_PIPE_SIZE, READ_SIZE]);
+            // A finished task gives its enlargement back.
+            drop(pipes.remove(0));
+            let (mut reader, mut task) = pipe_reader(budget);
+            assert_eq!(fill_and_read(&mut reader, &mut task).await, BULK_PIPE_SIZE);
         });
     }
 
