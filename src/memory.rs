@@ -6,7 +6,7 @@
 //! `brk` as soon as a few such batches are freed (the trim threshold follows the
 //! largest freed block, a few hundred KiB), and the next batches fault the same pages
 //! in again: 25 000 page faults and a quarter of volley's CPU time for 200 MB of
-//! output (`bench/output.sh`). A fixed trim threshold of a few MiB keeps those pages;
+//! output (`bench/output.sh`). A fixed trim threshold of 16 MiB keeps those pages;
 //! a fixed mmap threshold keeps batches on the heap (and stops glibc from moving the
 //! trim threshold). Memory still in use is unchanged; only freed memory, at most
 //! [`TRIM_THRESHOLD`] of it, is kept for reuse instead of returned.
