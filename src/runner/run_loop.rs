@@ -362,6 +362,8 @@ impl<'s> Runner<'s> {
         holder.timed_out = false;
         let (attempt, slot) = (holder.attempt, holder.slot);
         holder.logged |= attempt > 1;
+        // From before the spawn: the attempt's recorded span must contain the process's.
+        let t_us = now.saturating_duration_since(self.start).as_micros() as u64;
         match spawned {
             Ok(pid) => {
                 holder.running = true;
@@ -369,11 +371,9 @@ impl<'s> Runner<'s> {
                 if let Some(timeout) = timeout {
                     self.timers.set(now + timeout, Timer::Timeout { key, attempt });
                 }
-                let t_us = self.t_us();
                 self.emit(&Event::AttemptStarted { t_us, key, name, attempt, slot, pid, expected_us });
             }
             Err(error) => {
-                let t_us = self.t_us();
                 self.emit(&Event::AttemptStarted { t_us, key, name, attempt, slot, pid: 0, expected_us });
                 let message = format!("cannot start `{}`: {error}", self.shell_program.display());
                 self.finish_attempt(key, AttemptEnd::SpawnFailed { message }, 0, 0);
