@@ -24,6 +24,24 @@ pub struct FanOutHistory {
     pub instances: Option<u32>,
 }
 
+// A fan-out task's instances, read by unit. `name != unit` repeats `name != ?1` in the
+// words of the partial index `tasks_by_unit` (schema 4): SQLite uses a partial index
+// only for a query that states its condition.
+
+/// Durations of unit `?1`'s successful instances (not its listing, `?2`) in the
+/// last `?3` runs that had any.
+pub(super) const INSTANCE_DURATIONS: &str = "SELECT duration_us FROM tasks
+     WHERE unit = ?1 AND name != ?1 AND name != unit AND instance != ?2
+       AND status = 'succeeded' AND flaky = 0
+       AND run_id IN (SELECT DISTINCT run_id FROM tasks WHERE unit = ?1 AND name != ?1 AND name != unit
+                      ORDER BY run_id DESC LIMIT ?3)";
+
+/// How many instances of unit `?1` (not its listing, `?2`) the latest run that had
+/// any recorded.
+pub(super) const INSTANCES_COUNTED: &str = "SELECT count(*) FROM tasks
+     WHERE unit = ?1 AND name != ?1 AND name != unit AND instance != ?2
+     GROUP BY run_id ORDER BY run_id DESC LIMIT 1";
+
 /// [`FanOutHistory`] of the task `unit`; empty without a readable history.
 pub fn fan_out_history(state_dir: &Path, unit: &str) -> FanOutHistory {
     let Some(conn) = open_for_reading(state_dir) else { return FanOutHistory::default() };
@@ -33,12 +51,7 @@ pub fn fan_out_history(state_dir: &Path, unit: &str) -> FanOutHistory {
 /// [`fan_out_history`] on an open connection.
 pub fn fan_out_history_from(conn: &Connection, unit: &str) -> rusqlite::Result<FanOutHistory> {
     let listing = i64::from(TaskKey::LISTING);
-    let mut statement = conn.prepare_cached(
-        "SELECT duration_us FROM tasks
-         WHERE unit = ?1 AND name != ?1 AND instance != ?2 AND status = 'succeeded' AND flaky = 0
-           AND run_id IN (SELECT DISTINCT run_id FROM tasks WHERE unit = ?1 AND name != ?1
-                          ORDER BY run_id DESC LIMIT ?3)",
-    )?;
+    let mut statement = conn.prepare_cached(INSTANCE_DURATIONS)?;
     let durations = statement
         .query_map(params![unit, listing, BASELINE_RUNS as i64], |row| row.get::<_, i64>(0))?
         .map(|r| r.map(|us| us.max(0) as u64))
@@ -64,14 +77,8 @@ fn last_count(conn: &Connection, unit: &str, listing: i64) -> rusqlite::Result<O
     if let Some(count) = planned {
         return Ok(u32::try_from(count).ok());
     }
-    let counted: Option<i64> = conn
-        .query_row(
-            "SELECT count(*) FROM tasks WHERE unit = ?1 AND name != ?1 AND instance != ?2
-             GROUP BY run_id ORDER BY run_id DESC LIMIT 1",
-            params![unit, listing],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let counted: Option<i64> =
+        conn.query_row(INSTANCES_COUNTED, params![unit, listing], |row| row.get(0)).optional()?;
     Ok(counted.and_then(|c| u32::try_from(c).ok()))
 }
 

@@ -14,9 +14,13 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// The schema this volley writes. Each step upgrades from the version before it.
-pub const SCHEMA_VERSION: i64 = 3;
-const MIGRATIONS: [&str; 3] =
-    [include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
+pub const SCHEMA_VERSION: i64 = 4;
+const MIGRATIONS: [&str; 4] = [
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
+];
 
 /// How long a writer waits for another volley's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -124,3 +128,7 @@ mod tests;
 #[cfg(test)]
 #[path = "schema_v3_tests.rs"]
 mod tests_v3;
+
+#[cfg(test)]
+#[path = "schema_v4_tests.rs"]
+mod tests_v4;

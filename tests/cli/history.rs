@@ -40,7 +40,7 @@ fn a_run_is_recorded_with_its_tasks_and_attempts() {
         2
     );
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, volley::record::SCHEMA_VERSION);
 }
 
 #[test]
