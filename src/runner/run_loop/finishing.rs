@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use volley_core::event::{AttemptEnd, Event, TaskKey, TaskStatus};
 use volley_core::fanout::Product;
+use volley_core::graph::UnitId;
 use volley_core::schedule::{AttemptResult, Decision, Finished};
 
 use super::Runner;
@@ -30,7 +31,8 @@ impl Runner<'_> {
         } else {
             end
         };
-        let success = matches!(end, AttemptEnd::Exited { code } if self.plan.execs[key.unit.index()].success_codes.contains(&code));
+        let success_codes = &self.plan.execs[key.unit.index()].success_codes;
+        let success = matches!(end, AttemptEnd::Exited { code } if success_codes.contains(&code));
         let result = match end {
             _ if success => AttemptResult::Succeeded,
             AttemptEnd::Interrupted => AttemptResult::Interrupted,
@@ -123,22 +125,28 @@ impl Runner<'_> {
         });
         for skipped in &finished.skipped {
             self.failed = true;
-            let key = TaskKey { unit: skipped.unit, instance: 0 };
-            let needs = Some(self.plan.execs[skipped.needs.index()].name.clone());
-            let name = self.name(key);
-            self.emit(&Event::TaskFinished {
-                t_us,
-                key,
-                name,
-                status: TaskStatus::Skipped,
-                duration_us: 0,
-                attempts: 0,
-                allowed_failure: false,
-                flaky: false,
-                needs,
-                log: None,
-            });
+            let needs = self.plan.execs[skipped.needs.index()].name.clone();
+            self.never_ran(t_us, skipped.unit, TaskStatus::Skipped, Some(needs));
         }
+    }
+
+    /// `TaskFinished` for a task that never started: skipped below a failure
+    /// (`needs` names it), or not started when the run ended.
+    pub(super) fn never_ran(&mut self, t_us: u64, unit: UnitId, status: TaskStatus, needs: Option<Arc<str>>) {
+        let key = TaskKey { unit, instance: 0 };
+        let name = self.name(key);
+        self.emit(&Event::TaskFinished {
+            t_us,
+            key,
+            name,
+            status,
+            duration_us: 0,
+            attempts: 0,
+            allowed_failure: false,
+            flaky: false,
+            needs,
+            log: None,
+        });
     }
 
     /// The log file of a task that has one. Known from the events, not asked of the

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use volley_core::event::{Event, TaskKey, TaskStatus};
+use volley_core::event::{Event, TaskStatus};
 use volley_core::schedule::{AttemptResult, Decision};
 
 use super::Runner;
@@ -98,20 +98,7 @@ impl Runner<'_> {
     pub(super) fn report_not_started(&mut self) {
         let t_us = self.t_us();
         for unit in self.scheduler.not_started() {
-            let key = TaskKey { unit, instance: 0 };
-            let name = self.name(key);
-            self.emit(&Event::TaskFinished {
-                t_us,
-                key,
-                name,
-                status: TaskStatus::NotStarted,
-                duration_us: 0,
-                attempts: 0,
-                allowed_failure: false,
-                flaky: false,
-                needs: None,
-                log: None,
-            });
+            self.never_ran(t_us, unit, TaskStatus::NotStarted, None);
         }
     }
 }
