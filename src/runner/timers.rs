@@ -1,5 +1,6 @@
 //! The runner's timers: attempt timeouts, SIGKILL escalation after a grace period,
-//! retry delays, and the next moment a task alert (budget, slow) may be due. One heap, one `sleep_until` in the event loop, no task per timer.
+//! retry delays, and the next moment a task alert (budget, slow) may be due. One
+//! heap, one `sleep_until` in the event loop, no task per timer.
 //!
 //! A timer names the attempt it was set for; when it fires for an attempt that has
 //! since ended, the runner ignores it. That is simpler than cancelling. The alert
@@ -35,7 +36,13 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// Sets a timer for one attempt; the alert check goes through [`Timers::set_alert`].
     pub fn set(&mut self, at: Instant, timer: Timer) {
+        debug_assert!(timer != Timer::Alert, "the alert check is armed by set_alert");
+        self.push(at, timer);
+    }
+
+    fn push(&mut self, at: Instant, timer: Timer) {
         self.sequence += 1;
         self.heap.push(Reverse((at, self.sequence, timer)));
     }
@@ -47,7 +54,7 @@ impl Timers {
             return;
         }
         self.alert_at = Some(at);
-        self.set(at, Timer::Alert);
+        self.push(at, Timer::Alert);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
