@@ -16,7 +16,7 @@ use super::environment::Environment;
 #[derive(Debug, Clone)]
 pub struct SpawnRequest {
     pub key: TaskKey,
-    /// An absolute path (see [`resolve_program`]): `posix_spawn` does not search `PATH`.
+    /// An absolute path (see [`resolve_program`]): `execve` does not search `PATH`.
     pub program: PathBuf,
     /// The program's `argv[0]` when it differs from `program` (a shell passes the
     /// word as typed, not the path it found).

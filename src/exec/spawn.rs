@@ -1,8 +1,7 @@
 //! Starting a process (an attempt, or the watchdog): `clone(CLONE_VM | CLONE_VFORK)`
-//! and `execve`, as
-//! glibc's `posix_spawn` does, minus what made that cost twice as much per spawn
-//! here (docs/design/runner.md): a fresh stack mapped and unmapped for every child
-//! (the unmap interrupts volley's other threads to flush their TLBs), a
+//! and `execve`, as glibc's `posix_spawn` does, minus what made that cost twice as
+//! much per spawn here (docs/design/runner.md): a fresh stack mapped and unmapped for
+//! every child (the unmap interrupts volley's other threads to flush their TLBs), a
 //! `getrlimit` per file action, and a reset loop that asks the kernel about all 64
 //! signals in the child while volley waits. The child reuses one stack and resets
 //! only the signals volley catches ([`CAUGHT`]); a debug assertion checks that list
@@ -10,10 +9,11 @@
 //!
 //! The child gets its own process group, the given stdin, stdout and stderr, the
 //! working directory `dir`, an empty signal mask and `SIGPIPE` back at its default
-//! (volley ignores it, and an ignored signal stays ignored across `exec`). It shares volley's memory until `execve`, so it runs only
-//! plain system calls on data prepared beforehand, with every signal blocked until
-//! the last step; `CLONE_VFORK` keeps the calling thread suspended until then, so
-//! a failure's errno can be left in shared memory.
+//! (volley ignores it, and an ignored signal stays ignored across `exec`). It shares
+//! volley's memory until `execve`, so it runs only plain system calls on data
+//! prepared beforehand, with every signal blocked until the last step; `CLONE_VFORK`
+//! keeps the calling thread suspended until then, so a failure's errno can be left
+//! in shared memory.
 
 use std::ffi::{CString, OsStr};
 use std::io;

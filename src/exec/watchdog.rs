@@ -20,10 +20,10 @@
 //! than [`BATCH`] ago; then it waits for the next write, at most [`BATCH`] later. In a
 //! burst of short tasks that is one write (and one wake-up of the watchdog) per
 //! window instead of two per task, which were a fifth of volley's own cost per task.
-//! The marker scan covers groups spawned in the last
-//! batch window before a SIGKILL; a `-` written up to [`BATCH`] after the leader was
-//! reaped cannot name a reused id, since pids are allocated cyclically and a wrap of
-//! the pid space takes far longer than that.
+//! The marker scan covers groups spawned in the last batch window before a SIGKILL;
+//! a `-` written up to [`BATCH`] after the leader was reaped cannot name a reused id,
+//! since pids are allocated cyclically and a wrap of the pid space takes far longer
+//! than that.
 //!
 //! Limitations: a process that both leaves its group (`setsid`/`setpgid`) and drops
 //! `VOLLEY_RUN_ID` from its environment escapes, as does one that does both within

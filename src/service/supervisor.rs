@@ -160,8 +160,8 @@ impl Supervisor {
         let (notes_tx, notes) = mpsc::unbounded_channel();
         let (program, shell_args) =
             options.shell.split_first().ok_or_else(|| std::io::Error::other("settings.shell is empty"))?;
-        let path_var = options.envs.first().and_then(|env| env.get("PATH").map(std::ffi::OsStr::to_owned));
-        let shell = resolve_program(program, path_var.as_deref())?;
+        let path_var = options.envs.first().and_then(|env| env.get("PATH"));
+        let shell = resolve_program(program, path_var)?;
         let live = project
             .services
             .iter()
