@@ -1,9 +1,12 @@
-//! The orphan guarantee end to end, without the CLI: this test binary plays both
-//! "volley" and its watchdog. Run with the argument `__fake_volley`, it starts a
-//! `LocalExecutor` whose watchdog is this same binary (`<exe> __watchdog`: libtest
-//! takes `__watchdog` as a filter, which selects `helper__watchdog`, which then runs
-//! `watchdog_main`). The tests kill the fake volley and check that every process of
-//! its task, grandchild included, is gone within the two-second budget.
+//! The orphan guarantee end to end, without the CLI: this test binary plays
+//! "volley". Run with the argument `__fake_volley`, it forks its watchdog first
+//! thing, then starts a `LocalExecutor` guarded by it and one task with a
+//! grandchild. The checks kill the fake volley and check that every process of its
+//! task, grandchild included, is gone within the two-second budget.
+//!
+//! A custom harness (`harness = false` in Cargo.toml): volley forks its watchdog
+//! only while it has a single thread, and libtest runs every test on a thread of
+//! its own. `cargo test --test exec_watchdog [NAME]` runs the checks in order.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -11,33 +14,46 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::unbounded_channel;
-use volley::exec::{Environment, ExecEvent, LocalExecutor, SpawnRequest, resolve_program, watchdog_main};
+use volley::exec::{Environment, ExecEvent, LocalExecutor, SpawnRequest, WatchdogLink, resolve_program};
 use volley_core::event::TaskKey;
 use volley_core::graph::UnitId;
 
+const FAKE_VOLLEY: &str = "__fake_volley";
 const DIR_VAR: &str = "VOLLEY_EXEC_TEST_DIR";
 /// Set: the task's grandchild leaves the task's process group (`setsid`).
 const ESCAPE_VAR: &str = "VOLLEY_EXEC_TEST_ESCAPE";
 
-fn role() -> Option<String> {
-    std::env::args().nth(1)
-}
-
-// The double underscore lets `__watchdog` (the watchdog's argument) select this test.
-#[allow(non_snake_case)]
-#[test]
-fn helper__watchdog() {
-    if role().as_deref() == Some("__watchdog") {
-        std::process::exit(watchdog_main());
-    }
-}
-
-#[allow(non_snake_case)]
-#[test]
-fn helper__fake_volley() {
-    if role().as_deref() != Some("__fake_volley") {
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(FAKE_VOLLEY) {
+        fake_volley();
         return;
     }
+    let filter = args.iter().find(|a| !a.starts_with('-'));
+    let checks: [(&str, fn()); 3] = [
+        ("sigkill_of_volley_kills_its_process_groups", sigkill_of_volley_kills_its_process_groups),
+        (
+            "watchdog_survives_ctrl_c_to_volleys_process_group",
+            watchdog_survives_ctrl_c_to_volleys_process_group,
+        ),
+        (
+            "sigkill_of_volley_kills_processes_that_left_the_group",
+            sigkill_of_volley_kills_processes_that_left_the_group,
+        ),
+    ];
+    for (name, check) in checks {
+        if filter.is_none_or(|f| name.contains(f.as_str())) {
+            println!("test {name} ...");
+            check();
+            println!("test {name} ... ok");
+        }
+    }
+}
+
+fn fake_volley() {
+    let run_id = format!("exec-test-{}", std::process::id());
+    let mut watchdog = WatchdogLink::fork().expect("fork the watchdog");
+    watchdog.mark_run(&run_id);
     let dir = std::env::var_os(DIR_VAR).expect("dir");
     let dir = Path::new(&dir);
     let escape = if std::env::var_os(ESCAPE_VAR).is_some() { "setsid " } else { "" };
@@ -49,8 +65,7 @@ fn helper__fake_volley() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let (tx, mut rx) = unbounded_channel();
-        let exe = std::env::current_exe().expect("exe");
-        let mut exec = LocalExecutor::new(tx, Some(exe)).expect("executor");
+        let mut exec = LocalExecutor::new(tx, Some(watchdog)).expect("executor");
         exec.spawn(SpawnRequest {
             arg0: None,
             key: TaskKey { unit: UnitId(0), instance: 0 },
@@ -59,7 +74,7 @@ fn helper__fake_volley() {
             env: Environment::new([
                 ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
                 // As the runner sets it: the watchdog's last resort finds processes by it.
-                ("VOLLEY_RUN_ID".to_owned(), format!("exec-test-{}", std::process::id())),
+                ("VOLLEY_RUN_ID".to_owned(), run_id.clone()),
             ]),
             dir: dir.to_path_buf(),
         })
@@ -103,7 +118,7 @@ fn survival_after(escape: bool, kill: impl FnOnce(&std::process::Child)) -> Opti
         volley.env(ESCAPE_VAR, "1");
     }
     let mut volley = volley
-        .args(["__fake_volley", "--exact", "helper__fake_volley", "--nocapture"])
+        .arg(FAKE_VOLLEY)
         .env(DIR_VAR, dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -131,7 +146,6 @@ fn survival_after(escape: bool, kill: impl FnOnce(&std::process::Child)) -> Opti
     None
 }
 
-#[test]
 fn sigkill_of_volley_kills_its_process_groups() {
     let took = task_survival_after(|volley| {
         // SAFETY: kill(2) takes no pointers.
@@ -141,7 +155,6 @@ fn sigkill_of_volley_kills_its_process_groups() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
-#[test]
 fn watchdog_survives_ctrl_c_to_volleys_process_group() {
     // The terminal's Ctrl-C goes to volley's process group. This fake volley has no
     // handler and dies of it; the watchdog, in its own group, must live to clean up.
@@ -153,7 +166,6 @@ fn watchdog_survives_ctrl_c_to_volleys_process_group() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
-#[test]
 fn sigkill_of_volley_kills_processes_that_left_the_group() {
     // `killpg` cannot reach a `setsid` grandchild; its `VOLLEY_RUN_ID` gives it away.
     let took = survival_after(true, |volley| {

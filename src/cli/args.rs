@@ -80,9 +80,6 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Internal: the orphan guard that kills volley's process groups if volley dies.
-    #[command(name = "__watchdog", hide = true)]
-    Watchdog,
     /// Internal: the detached service supervisor started by `volley up -d`.
     #[command(name = "__supervisor", hide = true)]
     Supervisor,

@@ -11,13 +11,15 @@ use volley_core::model::Settings;
 use volley_core::schedule::FailPolicy;
 
 use super::args::{Cli, ExecArgs, Halt};
-use super::run::{DriveSettings, drive};
+use super::run::{DriveSettings, drive, fork_watchdog};
 use super::{CliError, project};
 use crate::runner::{BaseEnv, ExecRequest, MonitorOptions, build_exec, default_jobs};
 
 const GROUP_SEPARATOR: &str = ":::";
 
 pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
+    // Before the items are read: see `fork_watchdog`.
+    let watchdog = fork_watchdog();
     let (command, groups) = split_groups(&args.command)?;
     let groups = if groups.is_empty() { vec![stdin_items()?] } else { groups };
     Template::parse(&command)
@@ -39,6 +41,7 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
     });
     let monitor = MonitorOptions { state_dir: state_dir.clone(), ..MonitorOptions::default() };
     let settings = DriveSettings {
+        watchdog,
         shell: Settings::DEFAULT_SHELL.iter().map(|s| (*s).to_string()).collect(),
         kill_timeout: Settings::DEFAULT_KILL_TIMEOUT,
         state_dir,

@@ -145,7 +145,6 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "volley", &mut std::io::stdout());
             Ok(exit::SUCCESS)
         }
-        Command::Watchdog => Ok(crate::exec::watchdog_main()),
         Command::Up(ref args) => up::up(cli, args),
         Command::Down(ref args) => down::down(cli, args),
         Command::Logs(ref args) => logs::logs(cli, args),

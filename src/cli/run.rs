@@ -10,11 +10,14 @@ use volley_core::simulate::simulate;
 
 use super::args::{Cli, OutputArgs, OutputWhen, ProgressWhen, RunArgs};
 use super::{CliError, color_choice, exit, project};
+use crate::exec::WatchdogLink;
 use crate::record;
 use crate::runner::{self, BaseEnv, MonitorOptions, PlanError, RunOptions, RunPlan, Runner, Selection};
 use crate::ui::{self, EventsWriter, OutputMode, TerminalOptions, TerminalReporter};
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
+    // First, while volley has one thread and little memory (see `fork_watchdog`).
+    let watchdog = (!args.dry_run).then(fork_watchdog);
     let color_stderr = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     let project = project::load(cli.file.as_deref(), color_stderr)?;
     let selection =
@@ -34,6 +37,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     }
     let base_env = BaseEnv::load(&project).map_err(|e| CliError::usage(e.to_string()))?;
     let settings = DriveSettings {
+        watchdog: watchdog.unwrap_or_else(|| Err("a dry run starts no process".into())),
         shell: project.settings.shell.clone(),
         kill_timeout: project.settings.kill_timeout,
         state_dir: project.settings.state_dir.clone(),
@@ -62,8 +66,19 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
 /// Overrides `settings.sample_interval` (also for `volley exec`, which has no file).
 const SAMPLE_INTERVAL_VAR: &str = "VOLLEY_SAMPLE_INTERVAL";
 
+/// Forks the orphan watchdog ([`WatchdogLink::fork`]). Commands that run tasks call
+/// it first: volley must still have a single thread, and the less memory it has, the
+/// fewer of its pages are copied on write while the watchdog lives. A failure is
+/// the run's first warning; the run goes on unprotected.
+pub(super) fn fork_watchdog() -> Result<WatchdogLink, String> {
+    WatchdogLink::fork()
+        .map_err(|e| format!("cannot start the watchdog: {e}; if volley is killed, its tasks may outlive it"))
+}
+
 /// How to drive a planned run, beyond the plan itself.
 pub(super) struct DriveSettings {
+    /// From [`fork_watchdog`].
+    pub watchdog: Result<WatchdogLink, String>,
     pub shell: Vec<String>,
     pub kill_timeout: Duration,
     pub state_dir: std::path::PathBuf,
@@ -105,7 +120,6 @@ pub(super) fn drive(
         started_at_us: jiff::Timestamp::now().as_microsecond(),
         shell: settings.shell,
         kill_timeout: settings.kill_timeout,
-        watchdog_exe: std::env::current_exe().ok(),
         log_dir: Some(log_dir),
         halt_now: settings.halt_now,
         monitor,
@@ -116,7 +130,7 @@ pub(super) fn drive(
         .map_err(|e| CliError::Runtime(format!("cannot start the event loop: {e}")))?;
     let status = runtime
         .block_on(async {
-            let runner = Runner::new(plan, options, base_env, &mut sinks)?;
+            let runner = Runner::new(plan, options, settings.watchdog, base_env, &mut sinks)?;
             runner.run().await
         })
         .map_err(|e| CliError::Runtime(e.to_string()))?;

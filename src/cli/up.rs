@@ -27,7 +27,7 @@ use crate::record::{ServiceRecorder, UpRun};
 use crate::runner::BaseEnv;
 use crate::service::{
     Client, Control, Ending, FailedService, InFlight, LineObserver, Observer, Request, Response, SocketError,
-    Supervisor, SupervisorOptions, SupervisorPaths, bind, logs_dir, serve,
+    Supervisor, SupervisorOptions, SupervisorPaths, bind, fork_watchdog, logs_dir, serve,
 };
 use crate::ui;
 
@@ -81,7 +81,8 @@ fn options(project: &Project, run_id: &str) -> Result<SupervisorOptions, CliErro
         kill_timeout: project.settings.kill_timeout,
         state_dir: project.settings.state_dir.clone(),
         envs: project.services.iter().map(|s| base.for_task(&s.env, &s.name, run_id)).collect(),
-        watchdog_exe: std::env::current_exe().ok(),
+        // Called before the event loop starts: volley has a single thread.
+        watchdog: fork_watchdog(run_id),
         write_pids: true,
     })
 }

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -43,7 +42,6 @@ pub const DRAIN: Duration = Duration::from_millis(100);
 pub struct LocalExecutor {
     events: UnboundedSender<ExecEvent>,
     handle: Handle,
-    watchdog_exe: Option<PathBuf>,
     shared: Arc<Mutex<Shared>>,
     /// Every attempt's stdin, opened once per executor.
     dev_null: OwnedFd,
@@ -66,43 +64,23 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl LocalExecutor {
-    /// `watchdog_exe`: the volley binary, run as `<exe> __watchdog` by
-    /// [`LocalExecutor::start_watchdog`] or at the first spawn (`None`: no orphan
-    /// protection, for tests).
-    pub fn new(events: UnboundedSender<ExecEvent>, watchdog_exe: Option<PathBuf>) -> io::Result<Self> {
+    /// `watchdog`: the orphan guard its groups are registered with (`None`: no
+    /// protection, for tests). It is told `bye` when the executor is dropped.
+    pub fn new(events: UnboundedSender<ExecEvent>, watchdog: Option<WatchdogLink>) -> io::Result<Self> {
         let handle = Handle::try_current().map_err(io::Error::other)?;
         let dev_null = std::fs::File::open("/dev/null")?.into();
         let spawner = Spawner::new()?;
-        Ok(LocalExecutor { events, handle, watchdog_exe, shared: Arc::default(), dev_null, spawner })
-    }
-
-    /// Starts the watchdog now rather than at the first spawn (whose start-up it would
-    /// otherwise delay). `run_id`: the `VOLLEY_RUN_ID` the tasks will carry. Does
-    /// nothing if it runs already or protection is off.
-    pub fn start_watchdog(&mut self, run_id: Option<&OsStr>) -> io::Result<()> {
-        let Some(exe) = self.watchdog_exe.take() else { return Ok(()) };
-        let link =
-            WatchdogLink::start(&mut self.spawner, &exe, run_id, self.dev_null.as_fd()).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot start the watchdog `{} __watchdog`: {e}", exe.display()),
-                )
-            })?;
-        let due = {
-            let mut shared = lock(&self.shared);
-            shared.watchdog = Some(link);
-            Arc::clone(&shared.watchdog_due)
-        };
-        self.handle.spawn(flush_watchdog(Arc::downgrade(&self.shared), due));
-        Ok(())
+        let guarded = watchdog.is_some();
+        let shared = Arc::new(Mutex::new(Shared { watchdog, ..Shared::default() }));
+        if guarded {
+            let due = Arc::clone(&lock(&shared).watchdog_due);
+            handle.spawn(flush_watchdog(Arc::downgrade(&shared), due));
+        }
+        Ok(LocalExecutor { events, handle, shared, dev_null, spawner })
     }
 
     /// Starts one attempt; returns its pid, which is also its process group id.
     pub fn spawn(&mut self, req: SpawnRequest) -> io::Result<u32> {
-        if self.watchdog_exe.is_some() {
-            let run_id = req.env.get("VOLLEY_RUN_ID").map(OsStr::to_owned);
-            self.start_watchdog(run_id.as_deref())?;
-        }
         let SpawnRequest { key, program, arg0, args, env, dir } = req;
         let first = arg0.unwrap_or_else(|| program.clone().into_os_string());
         let argv: Vec<&OsStr> =

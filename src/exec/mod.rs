@@ -20,4 +20,4 @@ pub use group::signal_group;
 pub use lines::{LineSplitter, MAX_LINE, READ_SIZE};
 pub use local::{DRAIN, LocalExecutor};
 pub use request::{ExecEvent, SpawnRequest, resolve_program};
-pub use watchdog::{WATCHDOG_ARG, watchdog_main};
+pub use watchdog::WatchdogLink;

@@ -1,20 +1,29 @@
 //! The orphan guarantee: if volley dies, even by SIGKILL, its process groups die too.
 //!
-//! volley starts one helper, `<volley> __watchdog` ([`watchdog_main`]), before the
-//! first spawn, with the read end of a pipe as its stdin. It is a plain child started
-//! like the tasks ([`super::spawn`]), in its own process group so the terminal's
-//! Ctrl-C does not reach it while volley shuts down gracefully, with stdout/stderr on
-//! `/dev/null` and cwd `/`. The write end stays in volley only (it is created
-//! close-on-exec, so no task inherits it).
+//! [`WatchdogLink::fork`] forks a helper process, the watchdog, that reads a pipe
+//! from volley. It is forked, not executed: a fork of volley while it is still
+//! small costs about a tenth of a millisecond, where starting the 40 MB binary
+//! again (`exec`, dynamic linking, Rust's start-up) took about a millisecond of CPU
+//! beside the first task, a fifth of a one-task run (docs/benchmarks.md). The
+//! child runs ordinary Rust code on a copy of volley's memory, which is sound only
+//! if no other thread held a lock at the fork, so the fork is refused unless volley
+//! has a single thread: callers fork before the event loop, the output and recorder
+//! threads, and any services thread. The child moves to its own process group, so
+//! the terminal's Ctrl-C does not reach it while volley shuts down gracefully; keeps
+//! the pipe as stdin, `/dev/null` as stdout and stderr and no other descriptor (it
+//! must not hold volley's stdout open for a pipeline, nor the history); moves to
+//! `/`; and is named `volley-watchdog`. The write end stays in volley only (it is
+//! close-on-exec, so no task inherits it). The child ends with `_exit`, so nothing
+//! volley had buffered is written twice.
 //!
-//! Protocol, one line each: `+<pgid>` after a group was spawned, `-<pgid>` once volley
-//! has killed a finished group, and `bye` on normal shutdown. Registrations are
-//! counted, so a `+` for a reused id that overtakes the old `-` is not lost. On EOF
-//! without `bye`, volley is gone: the watchdog SIGKILLs every registered group, then
-//! every process whose environment carries this run's `VOLLEY_RUN_ID` (passed to it
-//! as [`RUN_MARKER_VAR`]), and exits. SIGKILL straight away keeps well within the
-//! two-second budget and leaves no window in which an emptied group's id could be
-//! reused between two signals.
+//! Protocol, one line each: `@<run id>` once the run id is known, `+<pgid>` after a
+//! group was spawned, `-<pgid>` once volley has killed a finished group, and `bye`
+//! on normal shutdown. Registrations are counted, so a `+` for a reused id that
+//! overtakes the old `-` is not lost. On EOF without `bye`, volley is gone: the
+//! watchdog SIGKILLs every registered group, then every process whose environment
+//! carries the run's `VOLLEY_RUN_ID`, and exits. SIGKILL straight away keeps well
+//! within the two-second budget and leaves no window in which an emptied group's id
+//! could be reused between two signals.
 //!
 //! Lines are rate-limited: a line is written at once unless the last write was less
 //! than [`BATCH`] ago; then it waits for the next write, at most [`BATCH`] later. In a
@@ -32,24 +41,17 @@
 //! stalls the runtime.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::io::{self, BufRead, PipeWriter, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, PipeReader, PipeWriter, Read, Write};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use super::environment::Environment;
 use super::group::signal_group;
-use super::spawn::Spawner;
 
-/// The hidden subcommand that runs [`watchdog_main`].
-pub const WATCHDOG_ARG: &str = "__watchdog";
 const BYE: &[u8] = b"bye";
 const MAX_LINE: u64 = 64;
 /// The longest a registration waits in volley before it is written to the watchdog.
 pub const BATCH: Duration = Duration::from_millis(10);
-/// The environment variable that tells the watchdog the run id its tasks carry.
-pub const RUN_MARKER_VAR: &str = "VOLLEY_WATCHDOG_RUN_ID";
 
 /// volley's end of the watchdog pipe.
 #[derive(Debug)]
@@ -61,26 +63,36 @@ pub struct WatchdogLink {
 }
 
 impl WatchdogLink {
-    /// Starts `<exe> __watchdog` in its own process group, with `null` as stdout and
-    /// stderr. Does not wait for it to be ready: registrations queue in the pipe.
-    /// `run_id`: the `VOLLEY_RUN_ID` the tasks carry, if any.
-    pub fn start(
-        spawner: &mut Spawner,
-        exe: &Path,
-        run_id: Option<&OsStr>,
-        null: BorrowedFd<'_>,
-    ) -> io::Result<Self> {
+    /// Forks the watchdog (see the module documentation). Fails, forking nothing, if
+    /// volley has more than one thread. Does not wait for the child: lines queue in
+    /// the pipe.
+    pub fn fork() -> io::Result<Self> {
+        ensure_single_threaded()?;
         let (reader, writer) = io::pipe()?;
-        rustix::io::ioctl_fionbio(&writer, true)?;
-        let mut env = Environment::new(std::env::vars_os());
-        if let Some(run_id) = run_id {
-            env.set(RUN_MARKER_VAR, run_id);
+        // SAFETY: volley has one thread (checked above), so the child's copy of its
+        // memory holds no lock that another thread was holding; the child never
+        // returns into volley's code (`watchdog_child` ends with `_exit`).
+        match unsafe { libc::fork() } {
+            -1 => Err(io::Error::last_os_error()),
+            0 => {
+                drop(writer);
+                watchdog_child(reader)
+            }
+            _ => {
+                drop(reader);
+                rustix::io::ioctl_fionbio(&writer, true)?;
+                Ok(WatchdogLink { writer: Some(writer), backlog: Vec::new(), last_write: None })
+            }
         }
-        // The child is not waited for: it exits right after `bye` (or EOF) and is
-        // reaped by init once volley exits.
-        let argv = [exe.as_os_str(), OsStr::new(WATCHDOG_ARG)];
-        spawner.spawn(exe, &argv, &env, Path::new("/"), [reader.as_fd(), null, null])?;
-        Ok(WatchdogLink { writer: Some(writer), backlog: Vec::new(), last_write: None })
+    }
+
+    /// Tells the watchdog the `VOLLEY_RUN_ID` the tasks carry, which its last resort
+    /// looks for. Written at once.
+    pub fn mark_run(&mut self, run_id: &str) {
+        self.backlog.push(b'@');
+        self.backlog.extend_from_slice(run_id.as_bytes());
+        self.backlog.push(b'\n');
+        self.flush();
     }
 
     /// Sends `+pgid`. Returns true if it was only queued: then the caller must call
@@ -145,25 +157,68 @@ impl WatchdogLink {
     }
 }
 
-/// Entry point of `volley __watchdog`: reads the protocol from stdin until `bye` or
-/// EOF. Returns the process exit code.
-pub fn watchdog_main() -> i32 {
-    let marker = std::env::var_os(RUN_MARKER_VAR).map(|id| {
-        let mut marker = b"VOLLEY_RUN_ID=".to_vec();
-        marker.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(id.as_os_str()));
-        marker
-    });
-    let stdin = io::stdin();
-    let end = watch(stdin.lock(), |pgid| {
-        let _ = signal_group(pgid, libc::SIGKILL);
-    });
-    match end {
-        WatchEnd::Bye => 0,
-        WatchEnd::Abandoned { .. } => {
-            if let Some(marker) = marker {
-                kill_marked(&marker);
+/// Refuses to fork a process with other threads (see [`WatchdogLink::fork`]).
+fn ensure_single_threaded() -> io::Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot count volley's threads: {e}")))?
+        .count();
+    if threads == 1 {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "volley has {threads} threads; the watchdog is forked before the first one starts"
+        )))
+    }
+}
+
+/// The forked watchdog: detaches from volley's group and descriptors, watches the
+/// pipe until `bye` or EOF, and exits without running anything of volley's.
+fn watchdog_child(reader: PipeReader) -> ! {
+    let code = match detach(reader) {
+        Ok(input) => match watch(BufReader::new(input), |pgid| {
+            let _ = signal_group(pgid, libc::SIGKILL);
+        }) {
+            WatchEnd::Bye => 0,
+            WatchEnd::Abandoned { run_id, .. } => {
+                if let Some(run_id) = run_id {
+                    kill_marked(&[b"VOLLEY_RUN_ID=".as_slice(), &run_id].concat());
+                }
+                1
             }
-            1
+        },
+        Err(_) => 2,
+    };
+    // SAFETY: `_exit` ends the process at once; it takes no pointers.
+    unsafe { libc::_exit(code) }
+}
+
+/// Gives the child its own process group and name, the pipe as stdin, `/dev/null`
+/// as stdout and stderr, no other descriptor, and `/` as its directory.
+fn detach(reader: PipeReader) -> io::Result<File> {
+    rustix::process::setpgid(None, None)?;
+    let _ = rustix::thread::set_name(c"volley-watchdog");
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    rustix::stdio::dup2_stdin(&reader)?;
+    rustix::stdio::dup2_stdout(&null)?;
+    rustix::stdio::dup2_stderr(&null)?;
+    drop((reader, null));
+    close_from(3);
+    std::env::set_current_dir("/")?;
+    // SAFETY: descriptor 0 is open (the `dup2` above) and owned by nothing else.
+    let input = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(0) };
+    Ok(File::from(input))
+}
+
+/// Closes every descriptor from `first` up.
+fn close_from(first: u32) {
+    // SAFETY: close_range(2) takes no pointers; nothing in this process uses the
+    // descriptors it closes.
+    let closed = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) } == 0;
+    if !closed {
+        // Before Linux 5.9.
+        for fd in first..1024 {
+            // SAFETY: as above, one descriptor at a time.
+            unsafe { libc::close(fd as libc::c_int) };
         }
     }
 }
@@ -206,14 +261,16 @@ fn environ_has(pid: u32, marker: &[u8]) -> bool {
 pub enum WatchEnd {
     /// volley said goodbye; nothing was killed.
     Bye,
-    /// EOF (or a read error) without `bye`: these groups were killed, in order.
-    Abandoned { killed: Vec<u32> },
+    /// EOF (or a read error) without `bye`: these groups were killed, in order;
+    /// `run_id` is the last one announced.
+    Abandoned { killed: Vec<u32>, run_id: Option<Vec<u8>> },
 }
 
 /// The watchdog's logic over any reader; `kill` is called once per registered group
 /// when the reader ends without `bye`.
 pub fn watch(mut reader: impl BufRead, mut kill: impl FnMut(u32)) -> WatchEnd {
     let mut registered: HashMap<u32, u32> = HashMap::new();
+    let mut run_id = None;
     let mut line = Vec::with_capacity(MAX_LINE as usize);
     loop {
         line.clear();
@@ -230,6 +287,10 @@ pub fn watch(mut reader: impl BufRead, mut kill: impl FnMut(u32)) -> WatchEnd {
         };
         if text == BYE {
             return WatchEnd::Bye;
+        }
+        if let Some(id) = text.strip_prefix(b"@") {
+            run_id = Some(id.to_vec());
+            continue;
         }
         let Some((&op, digits)) = text.split_first() else { continue };
         let Some(pgid) = std::str::from_utf8(digits).ok().and_then(|d| d.parse::<u32>().ok()) else {
@@ -253,7 +314,7 @@ pub fn watch(mut reader: impl BufRead, mut kill: impl FnMut(u32)) -> WatchEnd {
     for &pgid in &killed {
         kill(pgid);
     }
-    WatchEnd::Abandoned { killed }
+    WatchEnd::Abandoned { killed, run_id }
 }
 
 /// Discards input up to and including the next `\n`; false at EOF or error.
@@ -281,9 +342,13 @@ mod tests {
         watch(Cursor::new(input.as_bytes().to_vec()), |_| {})
     }
 
+    fn abandoned(killed: Vec<u32>) -> WatchEnd {
+        WatchEnd::Abandoned { killed, run_id: None }
+    }
+
     #[test]
     fn eof_without_bye_kills_registered_groups() {
-        assert_eq!(run("+10\n+20\n+30\n-20\n"), WatchEnd::Abandoned { killed: vec![10, 30] });
+        assert_eq!(run("+10\n+20\n+30\n-20\n"), abandoned(vec![10, 30]));
     }
 
     #[test]
@@ -292,17 +357,36 @@ mod tests {
     }
 
     #[test]
+    fn the_last_announced_run_id_is_kept_for_the_last_resort() {
+        assert_eq!(
+            run("@first\n+10\n@run-2\n"),
+            WatchEnd::Abandoned { killed: vec![10], run_id: Some(b"run-2".to_vec()) }
+        );
+    }
+
+    #[test]
+    fn the_fork_is_refused_while_volley_has_other_threads() {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || stopped.recv());
+        let result = WatchdogLink::fork();
+        drop(stop);
+        let _ = other.join();
+        let error = result.expect_err("forked a multi-threaded process");
+        assert!(error.to_string().contains("threads"), "{error}");
+    }
+
+    #[test]
     fn registrations_are_counted() {
-        assert_eq!(run("+10\n+10\n-10\n"), WatchEnd::Abandoned { killed: vec![10] });
-        assert_eq!(run("+10\n-10\n-10\n+10\n"), WatchEnd::Abandoned { killed: vec![10] });
-        assert_eq!(run("-10\n+10\n-10\n"), WatchEnd::Abandoned { killed: vec![] });
+        assert_eq!(run("+10\n+10\n-10\n"), abandoned(vec![10]));
+        assert_eq!(run("+10\n-10\n-10\n+10\n"), abandoned(vec![10]));
+        assert_eq!(run("-10\n+10\n-10\n"), abandoned(vec![]));
     }
 
     #[test]
     fn garbage_is_ignored() {
         let long = "9".repeat(500);
         let input = format!("hello\n+\n+x\n+{long}\n*5\n\n+7\nby\n+8");
-        assert_eq!(run(&input), WatchEnd::Abandoned { killed: vec![7] });
+        assert_eq!(run(&input), abandoned(vec![7]));
     }
 
     fn sleep_group() -> Child {
@@ -336,7 +420,7 @@ mod tests {
         // `kept` is spared by a bye, `dropped` by its deregistration.
         assert_eq!(watch_real(format!("+{}\nbye\n", kept.id())), WatchEnd::Bye);
         let end = watch_real(input.replace(&format!("+{}\n", kept.id()), ""));
-        assert_eq!(end, WatchEnd::Abandoned { killed: vec![victim.id()] });
+        assert_eq!(end, abandoned(vec![victim.id()]));
         assert!(killed_by_sigkill(&mut victim));
         assert!(kept.try_wait().expect("try_wait").is_none());
         assert!(dropped.try_wait().expect("try_wait").is_none());

@@ -24,13 +24,13 @@ use super::fanout::FanOut;
 use super::monitoring::{MonitorOptions, Monitoring};
 use super::plan::RunPlan;
 use super::timers::{Timer, Timers};
-use crate::exec::{ExecEvent, LocalExecutor};
+use crate::exec::{ExecEvent, LocalExecutor, WatchdogLink};
 
 mod finishing;
 mod stopping;
 
 /// Everything about a run that is not the plan.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     pub run_id: Arc<str>,
     /// volley's own command line, for the record.
@@ -40,8 +40,6 @@ pub struct RunOptions {
     /// The shell, program first; the `run` string is appended.
     pub shell: Vec<String>,
     pub kill_timeout: Duration,
-    /// `Some`: the volley binary, run as the `__watchdog` orphan guard.
-    pub watchdog_exe: Option<PathBuf>,
     /// Where per-task logs go, for the paths reported in events.
     pub log_dir: Option<PathBuf>,
     /// On the first failure, stop running tasks too (`volley exec --halt now`).
@@ -92,6 +90,7 @@ pub struct Runner<'s> {
     monitoring: Monitoring,
     /// Set if sampling could not start, for a warning once the run has started.
     monitoring_warning: Option<String>,
+    watchdog_warning: Option<String>,
     /// When each unit's last instance (or task) finished, and when a fan-out's items
     /// were listed: a unit is ready once its dependencies are done (and its items known).
     done_at: HashMap<UnitId, Instant>,
@@ -103,16 +102,26 @@ pub struct Runner<'s> {
 
 impl<'s> Runner<'s> {
     /// Must be called inside a tokio runtime (the executor registers pipe readers).
+    /// `watchdog`: the orphan guard (forked before volley's first thread), or why
+    /// there is none, which becomes the run's first warning.
     pub fn new(
         plan: RunPlan,
         options: RunOptions,
+        watchdog: Result<WatchdogLink, String>,
         base_env: BaseEnv,
         sinks: &'s mut [Box<dyn EventSink>],
     ) -> std::io::Result<Self> {
         let shell_name = options.shell.first().map_or("sh", String::as_str);
         let shell_program = crate::exec::resolve_program(shell_name, base_env.path_var())?;
         let (tx, exec_events) = mpsc::unbounded_channel();
-        let executor = LocalExecutor::new(tx, options.watchdog_exe.clone())?;
+        let (watchdog, watchdog_warning) = match watchdog {
+            Ok(mut link) => {
+                link.mark_run(&options.run_id);
+                (Some(link), None)
+            }
+            Err(warning) => (None, Some(warning)),
+        };
+        let executor = LocalExecutor::new(tx, watchdog)?;
         let scheduler = Scheduler::new(&plan.graph, plan.units.clone(), plan.limits.clone(), plan.policy);
         let (monitoring, monitoring_warning) = Monitoring::new(&options.monitor);
         let direct = DirectExec::for_shell(&options.shell);
@@ -133,6 +142,7 @@ impl<'s> Runner<'s> {
             failed: false,
             monitoring,
             monitoring_warning,
+            watchdog_warning,
             done_at: HashMap::new(),
             listed_at: HashMap::new(),
             deferred: None,
@@ -146,13 +156,7 @@ impl<'s> Runner<'s> {
         self.start = Instant::now();
         // First, so that the recorder's first commit overlaps the spawns.
         self.emit_run_started();
-        let watchdog = self.executor.start_watchdog(Some(OsStr::new(&*self.options.run_id)));
-        if let Err(error) = watchdog {
-            let t_us = self.t_us();
-            let message = format!("{error}; if volley is killed, its tasks may outlive it");
-            self.emit(&Event::Warning { t_us, message });
-        }
-        if let Some(message) = self.monitoring_warning.take() {
+        for message in [self.watchdog_warning.take(), self.monitoring_warning.take()].into_iter().flatten() {
             let t_us = self.t_us();
             self.emit(&Event::Warning { t_us, message });
         }

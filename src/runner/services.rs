@@ -15,7 +15,7 @@ use volley_core::model::Project;
 use super::BaseEnv;
 use crate::service::{
     Client, Control, FailedService, LineObserver, Request, Response, Supervisor, SupervisorOptions,
-    SupervisorPaths,
+    SupervisorPaths, fork_watchdog,
 };
 
 /// The services of one run; [`RunServices::stop`] ends those this run started.
@@ -77,7 +77,8 @@ impl RunServices {
             kill_timeout: project.settings.kill_timeout,
             state_dir: project.settings.state_dir.clone(),
             envs: project.services.iter().map(|s| base.for_task(&s.env, &s.name, run_id)).collect(),
-            watchdog_exe: std::env::current_exe().ok(),
+            // This thread is still volley's only one: the services thread starts below.
+            watchdog: fork_watchdog(run_id),
             write_pids: false,
         };
         let (control_tx, control_rx) = mpsc::unbounded_channel();

@@ -21,4 +21,4 @@ pub use socket::{
     Bound, Client, FailedService, InFlight, Incoming, ProbeReport, Request, Response, ServiceReport,
     SocketError, StopReport, SupervisorPaths, bind, serve,
 };
-pub use supervisor::{Control, Ending, Observer, Supervisor, SupervisorOptions};
+pub use supervisor::{Control, Ending, Observer, Supervisor, SupervisorOptions, fork_watchdog};

@@ -24,7 +24,7 @@ use super::log_file::{DEFAULT_CAP, DEFAULT_KEEP, LogFile, log_path};
 use super::pids;
 use super::probe::{ProbeContext, ProbeResult};
 use super::socket::{FailedService, Request, Response, StopReport};
-use crate::exec::{Environment, ExecEvent, LocalExecutor, resolve_program};
+use crate::exec::{Environment, ExecEvent, LocalExecutor, WatchdogLink, resolve_program};
 
 mod actions;
 mod events;
@@ -46,10 +46,28 @@ pub struct SupervisorOptions {
     pub state_dir: PathBuf,
     /// Each service's complete environment, in the project's service order.
     pub envs: Vec<Environment>,
-    /// The volley binary for the orphan watchdog (`None`: none, for tests).
-    pub watchdog_exe: Option<PathBuf>,
+    /// The orphan guard, forked before volley's first thread (`None`: none).
+    pub watchdog: Option<WatchdogLink>,
     /// Write `<state_dir>/pids/NAME.pid` (the services of `volley up`).
     pub write_pids: bool,
+}
+
+/// Forks the orphan guard for services that carry `run_id` as `VOLLEY_RUN_ID`.
+/// Call it before volley's first thread ([`WatchdogLink::fork`]). A failure is
+/// printed as a warning: the services then run unprotected.
+pub fn fork_watchdog(run_id: &str) -> Option<WatchdogLink> {
+    match WatchdogLink::fork() {
+        Ok(mut link) => {
+            link.mark_run(run_id);
+            Some(link)
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: cannot start the watchdog: {e}; if volley is killed, its services may outlive it"
+            );
+            None
+        }
+    }
 }
 
 /// Something for the supervisor from outside its own processes.
@@ -156,7 +174,7 @@ impl Supervisor {
         observer: Box<dyn Observer>,
     ) -> std::io::Result<Supervisor> {
         let (exec_tx, exec_events) = mpsc::unbounded_channel();
-        let exec = LocalExecutor::new(exec_tx, options.watchdog_exe)?;
+        let exec = LocalExecutor::new(exec_tx, options.watchdog)?;
         let (notes_tx, notes) = mpsc::unbounded_channel();
         let (program, shell_args) =
             options.shell.split_first().ok_or_else(|| std::io::Error::other("settings.shell is empty"))?;
