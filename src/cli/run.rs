@@ -16,8 +16,9 @@ use crate::runner::{self, BaseEnv, MonitorOptions, PlanError, RunOptions, RunPla
 use crate::ui::{self, EventsWriter, OutputMode, TerminalOptions, TerminalReporter};
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
-    // First, while volley has one thread and little memory (see `fork_watchdog`).
-    let watchdog = (!args.dry_run).then(fork_watchdog);
+    // First, while volley has one thread and little memory (see `fork_watchdog`); a
+    // dry run starts no process.
+    let early_watchdog = (!args.dry_run).then(fork_watchdog);
     let color_stderr = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     let project = project::load(cli.file.as_deref(), color_stderr)?;
     let selection =
@@ -37,7 +38,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     }
     let base_env = BaseEnv::load(&project).map_err(|e| CliError::usage(e.to_string()))?;
     let settings = DriveSettings {
-        watchdog: watchdog.unwrap_or_else(|| Err("a dry run starts no process".into())),
+        watchdog: early_watchdog.unwrap_or_else(fork_watchdog),
         shell: project.settings.shell.clone(),
         kill_timeout: project.settings.kill_timeout,
         state_dir: project.settings.state_dir.clone(),
