@@ -10,7 +10,7 @@ use volley_core::simulate::simulate;
 
 use super::args::{Cli, OutputArgs, OutputWhen, ProgressWhen, RunArgs};
 use super::{CliError, color_choice, exit, project};
-use crate::exec::WatchdogLink;
+use crate::exec::{OUTPUT_BACKLOG_LIMIT, OutputBacklog, WatchdogLink};
 use crate::record;
 use crate::runner::{self, BaseEnv, MonitorOptions, PlanError, RunOptions, RunPlan, Runner, Selection};
 use crate::ui::{self, EventsWriter, OutputMode, TerminalOptions, TerminalReporter};
@@ -110,7 +110,8 @@ pub(super) fn drive(
     }
     let run_id = new_run_id();
     let log_dir = settings.state_dir.join("logs").join(&run_id);
-    let mut sinks = sinks(cli, output, &log_dir, settings.keep_order)?;
+    let backlog = Arc::new(OutputBacklog::new(OUTPUT_BACKLOG_LIMIT));
+    let mut sinks = sinks(cli, output, &log_dir, settings.keep_order, &backlog)?;
     sinks.push(Box::new(match history {
         Some(history) => record::Recorder::start_with(history),
         None => record::Recorder::start(settings.state_dir.clone()),
@@ -122,6 +123,7 @@ pub(super) fn drive(
         shell: settings.shell,
         kill_timeout: settings.kill_timeout,
         log_dir: Some(log_dir),
+        output_backlog: Some(backlog),
         halt_now: settings.halt_now,
         monitor,
     };
@@ -143,6 +145,7 @@ fn sinks(
     output: &OutputArgs,
     log_dir: &std::path::Path,
     keep_order: bool,
+    backlog: &Arc<OutputBacklog>,
 ) -> Result<Vec<Box<dyn EventSink>>, CliError> {
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     let events_to_stdout = output.events.as_deref().is_some_and(|p| p.as_os_str() == "-");
@@ -155,8 +158,10 @@ fn sinks(
         };
         let color = ui::resolve_color(color_choice(cli.color), std::io::stdout().is_terminal());
         let footer = output.progress == ProgressWhen::Auto && std::io::stderr().is_terminal();
-        let terminal: Box<dyn EventSink> =
-            Box::new(TerminalReporter::new(TerminalOptions { mode, color, footer, summary: true }));
+        let terminal: Box<dyn EventSink> = Box::new(TerminalReporter::new(
+            TerminalOptions { mode, color, footer, summary: true },
+            Some(Arc::clone(backlog)),
+        ));
         sinks.push(if keep_order { Box::new(ui::KeepOrder::new(terminal)) } else { terminal });
     }
     sinks.push(Box::new(crate::logs::LogWriter::new(log_dir.to_path_buf())));

@@ -27,8 +27,10 @@ use tokio::net::unix::pipe;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
 
+use super::backlog::OutputBacklog;
 use super::group::signal_group;
 use super::pipe_reader::{PipeReader, receiver};
 use super::reap::{ExitWaiter, Reaped, reap};
@@ -45,6 +47,8 @@ pub struct LocalExecutor {
     shared: Arc<Mutex<Shared>>,
     /// Every attempt's stdin, opened once per executor.
     dev_null: OwnedFd,
+    /// While it is full, pipes are not read ([`OutputBacklog`]).
+    backlog: Option<Arc<OutputBacklog>>,
     spawner: Spawner,
 }
 
@@ -76,7 +80,12 @@ impl LocalExecutor {
             let due = Arc::clone(&lock(&shared).watchdog_due);
             handle.spawn(flush_watchdog(Arc::downgrade(&shared), due));
         }
-        Ok(LocalExecutor { events, handle, shared, dev_null, spawner })
+        Ok(LocalExecutor { events, handle, shared, dev_null, spawner, backlog: None })
+    }
+
+    /// Holds the tasks' output back while `backlog` is over its limit.
+    pub fn hold_output_for(&mut self, backlog: Arc<OutputBacklog>) {
+        self.backlog = Some(backlog);
     }
 
     /// Starts one attempt; returns its pid, which is also its process group id.
@@ -109,13 +118,8 @@ impl LocalExecutor {
         match setup {
             Ok((out, err, waiter)) => {
                 let attempt = Attempt { key, leader, pgid, waiter };
-                self.handle.spawn(supervise(
-                    attempt,
-                    out,
-                    err,
-                    Arc::clone(&self.shared),
-                    self.events.clone(),
-                ));
+                let report = Reporter { key, events: self.events.clone(), backlog: self.backlog.clone() };
+                self.handle.spawn(supervise(attempt, out, err, Arc::clone(&self.shared), report));
                 Ok(pgid)
             }
             Err(e) => {
@@ -197,9 +201,23 @@ struct Attempt {
 struct Reporter {
     key: TaskKey,
     events: UnboundedSender<ExecEvent>,
+    backlog: Option<Arc<OutputBacklog>>,
 }
 
 impl Reporter {
+    /// Waits while the output already reported waits for a slow terminal; returns how
+    /// long it waited.
+    async fn room(&self) -> Duration {
+        match &self.backlog {
+            Some(backlog) if backlog.is_full() => {
+                let held = Instant::now();
+                backlog.room().await;
+                held.elapsed()
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
     fn output(&self, stream: Stream, lines: Option<Vec<u8>>) {
         if let Some(lines) = lines {
             let _ = self.events.send(ExecEvent::Output { key: self.key, stream, lines: Lines(lines) });
@@ -222,14 +240,19 @@ async fn supervise(
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
     shared: Arc<Mutex<Shared>>,
-    events: UnboundedSender<ExecEvent>,
+    report: Reporter,
 ) {
-    let report = Reporter { key: attempt.key, events };
     let mut out = PipeReader::new(stdout, Stream::Stdout);
     let mut err = PipeReader::new(stderr, Stream::Stderr);
 
     // Until the leader exits.
-    loop {
+    'running: loop {
+        if report.backlog.as_ref().is_some_and(|b| b.is_full()) {
+            tokio::select! {
+                _ = report.room() => {}
+                () = attempt.waiter.exited() => break 'running,
+            }
+        }
         tokio::select! {
             biased;
             r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
@@ -237,16 +260,17 @@ async fn supervise(
             () = attempt.waiter.exited() => break,
         }
     }
-    // Until both pipes close, or the drain deadline.
-    let drain = async {
-        while out.open || err.open {
-            tokio::select! {
-                r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
-                r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
-            }
+    // Until both pipes close, or the drain deadline, which does not run while the
+    // output is held back: what the task wrote before it exited is not lost.
+    let mut deadline = Instant::now() + DRAIN;
+    while out.open || err.open {
+        deadline += report.room().await;
+        tokio::select! {
+            r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
+            r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
+            () = tokio::time::sleep_until(deadline) => break,
         }
-    };
-    let _ = tokio::time::timeout(DRAIN, drain).await;
+    }
     for pipe in [&mut out, &mut err] {
         if pipe.open {
             report.output(pipe.stream, pipe.finish());

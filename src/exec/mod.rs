@@ -5,6 +5,7 @@
 //! Depends on `volley-core`'s event vocabulary only; the runner drives it and turns
 //! [`ExecEvent`]s into run events.
 
+mod backlog;
 mod environment;
 mod group;
 mod lines;
@@ -15,6 +16,7 @@ mod request;
 mod spawn;
 mod watchdog;
 
+pub use backlog::{OUTPUT_BACKLOG_LIMIT, OutputBacklog};
 pub use environment::Environment;
 pub use group::signal_group;
 pub use lines::{LineSplitter, MAX_LINE, READ_SIZE};

@@ -24,7 +24,7 @@ use super::fanout::FanOut;
 use super::monitoring::{MonitorOptions, Monitoring};
 use super::plan::RunPlan;
 use super::timers::{Timer, Timers};
-use crate::exec::{ExecEvent, LocalExecutor, WatchdogLink};
+use crate::exec::{ExecEvent, LocalExecutor, OutputBacklog, WatchdogLink};
 
 mod finishing;
 mod stopping;
@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub kill_timeout: Duration,
     /// Where per-task logs go, for the paths reported in events.
     pub log_dir: Option<PathBuf>,
+    /// The terminal's backlog: the tasks' output is not read while it is full.
+    pub output_backlog: Option<Arc<OutputBacklog>>,
     /// On the first failure, stop running tasks too (`volley exec --halt now`).
     pub halt_now: bool,
     /// Resource sampling and alerts.
@@ -121,7 +123,10 @@ impl<'s> Runner<'s> {
             }
             Err(warning) => (None, Some(warning)),
         };
-        let executor = LocalExecutor::new(tx, watchdog)?;
+        let mut executor = LocalExecutor::new(tx, watchdog)?;
+        if let Some(backlog) = &options.output_backlog {
+            executor.hold_output_for(Arc::clone(backlog));
+        }
         let scheduler = Scheduler::new(&plan.graph, plan.units.clone(), plan.limits.clone(), plan.policy);
         let (monitoring, monitoring_warning) = Monitoring::new(&options.monitor);
         let direct = DirectExec::for_shell(&options.shell);

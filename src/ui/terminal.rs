@@ -20,6 +20,7 @@ use super::grouped::{GROUP_MEMORY_LIMIT, GroupBuffer};
 use super::prefix::Prefixer;
 use super::status::status_line;
 use super::writer::OutputWriter;
+use crate::exec::OutputBacklog;
 
 /// `--output prefixed|grouped|quiet`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,9 +57,10 @@ pub struct TerminalReporter {
 }
 
 impl TerminalReporter {
-    /// Writes to the process's stdout and stderr.
-    pub fn new(options: TerminalOptions) -> Self {
-        Self::with_output(options, Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+    /// Writes to the process's stdout and stderr, counting what waits to be written
+    /// in `backlog` (see [`OutputBacklog`]).
+    pub fn new(options: TerminalOptions, backlog: Option<Arc<OutputBacklog>>) -> Self {
+        Self::writing_to(options, Box::new(std::io::stdout()), Box::new(std::io::stderr()), backlog)
     }
 
     /// Writes to the given streams (tests, replays). The footer, if enabled, is still
@@ -68,8 +70,17 @@ impl TerminalReporter {
         stdout: Box<dyn Write + Send>,
         stderr: Box<dyn Write + Send>,
     ) -> Self {
+        Self::writing_to(options, stdout, stderr, None)
+    }
+
+    fn writing_to(
+        options: TerminalOptions,
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+        backlog: Option<Arc<OutputBacklog>>,
+    ) -> Self {
         let footer = options.footer.then(Footer::new);
-        let writer = OutputWriter::spawn(stdout, stderr, footer.as_ref().map(Footer::multi));
+        let writer = OutputWriter::spawn(stdout, stderr, footer.as_ref().map(Footer::multi), backlog);
         TerminalReporter {
             options,
             writer,

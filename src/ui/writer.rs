@@ -13,7 +13,9 @@
 //!
 //! A closed stdout (`volley run | head`) stops stdout writing quietly: later batches
 //! are dropped, the run goes on, [`OutputWriter::stdout_closed`] tells the caller.
-//! Memory is bounded only by how far the terminal falls behind the tasks.
+//! Given an [`OutputBacklog`], the writer counts what waits in the channel, and the
+//! executor stops reading the tasks' output while that is too much: memory stays
+//! bounded however far the terminal falls behind.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -25,6 +27,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::MultiProgress;
+
+use crate::exec::OutputBacklog;
 
 /// Bytes written inside one `suspend` before letting the footer redraw.
 const BURST_BYTES: usize = 8 << 20;
@@ -47,6 +51,7 @@ pub struct OutputWriter {
     stdout_closed: Arc<AtomicBool>,
     /// Set (with an unpark) when someone waits for the thread: stop lingering.
     hurry: Arc<Hurry>,
+    backlog: Option<Arc<OutputBacklog>>,
 }
 
 /// Why the thread should not linger: a one-off `sync`, or `close` (for good: after it
@@ -58,36 +63,52 @@ struct Hurry {
 }
 
 impl OutputWriter {
-    /// Starts the thread. `footer`, when drawn, is suspended around every burst.
+    /// Starts the thread. `footer`, when drawn, is suspended around every burst;
+    /// `backlog` counts the bytes waiting to be written.
     pub fn spawn(
         stdout: Box<dyn Write + Send>,
         stderr: Box<dyn Write + Send>,
         footer: Option<MultiProgress>,
+        backlog: Option<Arc<OutputBacklog>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel();
         let stdout_closed = Arc::new(AtomicBool::new(false));
         let closed = stdout_closed.clone();
         let hurry = Arc::new(Hurry::default());
         let hurry_seen = hurry.clone();
+        let backlog_seen = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("volley-output".into())
             .spawn(move || {
                 let stdout = BufWriter::with_capacity(256 << 10, stdout);
-                Drain { rx, stdout, stderr, closed, hurry: hurry_seen }.run(footer.as_ref());
+                Drain { rx, stdout, stderr, closed, hurry: hurry_seen, backlog: backlog_seen }
+                    .run(footer.as_ref());
             })
             .ok();
         // Without a thread (cannot happen in practice) output is dropped, never blocking.
-        OutputWriter { tx: thread.as_ref().map(|_| tx), thread, stdout_closed, hurry }
+        OutputWriter { tx: thread.as_ref().map(|_| tx), thread, stdout_closed, hurry, backlog }
     }
 
     pub fn stdout(&self, bytes: Vec<u8>) {
         if !bytes.is_empty() {
-            self.send(Message::Stdout(bytes));
+            self.send_counted(bytes.len(), Message::Stdout(bytes));
         }
     }
 
     pub fn stderr(&self, bytes: Vec<u8>) {
-        self.send(Message::Stderr(bytes));
+        self.send_counted(bytes.len(), Message::Stderr(bytes));
+    }
+
+    /// Sends `message`, whose `len` bytes wait in the backlog until written.
+    fn send_counted(&self, len: usize, message: Message) {
+        if let Some(backlog) = &self.backlog {
+            backlog.queued(len);
+            if self.try_send(message).is_some() {
+                backlog.written(len);
+            }
+        } else {
+            self.send(message);
+        }
     }
 
     /// Streams a spilled file to stdout in order with other batches; the thread deletes it.
@@ -152,6 +173,7 @@ struct Drain {
     stderr: Box<dyn Write + Send>,
     closed: Arc<AtomicBool>,
     hurry: Arc<Hurry>,
+    backlog: Option<Arc<OutputBacklog>>,
 }
 
 impl Drain {
@@ -197,14 +219,14 @@ impl Drain {
         match message {
             Message::Stdout(bytes) => {
                 self.write_stdout(&bytes);
-                bytes.len()
+                self.written(bytes.len())
             }
             Message::Stderr(bytes) => {
                 // Keep stdout and stderr in the order they were sent.
                 self.flush();
                 let _ = self.stderr.write_all(&bytes);
                 let _ = self.stderr.flush();
-                bytes.len()
+                self.written(bytes.len())
             }
             Message::StdoutFile(path) => {
                 let written = self.copy_file(&path);
@@ -217,6 +239,15 @@ impl Drain {
                 0
             }
         }
+    }
+
+    /// Counts `len` bytes out of the backlog (the `BufWriter` holds at most its
+    /// capacity more); returns `len`.
+    fn written(&self, len: usize) -> usize {
+        if let Some(backlog) = &self.backlog {
+            backlog.written(len);
+        }
+        len
     }
 
     fn copy_file(&mut self, path: &PathBuf) -> usize {
@@ -294,7 +325,7 @@ pub(super) mod tests {
     #[test]
     fn batches_arrive_in_order() {
         let out = Shared::default();
-        let mut writer = OutputWriter::spawn(Box::new(out.clone()), Box::new(io::sink()), None);
+        let mut writer = OutputWriter::spawn(Box::new(out.clone()), Box::new(io::sink()), None, None);
         for i in 0..1000 {
             writer.stdout(format!("{i}\n").into_bytes());
         }
@@ -310,7 +341,7 @@ pub(super) mod tests {
         // wake-up was used up by the last burst, and the thread lingered once more.
         let fastest = (0..5)
             .map(|_| {
-                let mut writer = OutputWriter::spawn(Box::new(io::sink()), Box::new(io::sink()), None);
+                let mut writer = OutputWriter::spawn(Box::new(io::sink()), Box::new(io::sink()), None, None);
                 writer.stdout(b"first\n".to_vec());
                 std::thread::sleep(Duration::from_millis(1));
                 writer.stdout(b"second\n".to_vec());
@@ -326,7 +357,7 @@ pub(super) mod tests {
     #[test]
     fn closed_stdout_stops_quietly() {
         let err = Shared::default();
-        let mut writer = OutputWriter::spawn(Box::new(Closed), Box::new(err.clone()), None);
+        let mut writer = OutputWriter::spawn(Box::new(Closed), Box::new(err.clone()), None, None);
         writer.stdout(b"lost\n".to_vec());
         writer.sync();
         assert!(writer.stdout_closed());

@@ -184,19 +184,42 @@ fn peak_rss_kib_of(command: &mut std::process::Command) -> u64 {
     let mut child = command.spawn().expect("spawn");
     let mut peak_kb = 0u64;
     while child.try_wait().expect("wait").is_none() {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        if let Some(kb) = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-        {
-            peak_kb = peak_kb.max(kb);
-        }
+        peak_kb = peak_kb.max(peak_rss_kib(child.id()).unwrap_or(0));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(child.wait().expect("wait").success(), "volley failed");
     peak_kb
+}
+
+/// The peak resident size of process `pid` so far (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// When whoever reads volley's stdout stops reading (a paused `| less`), volley must
+/// not go on reading its tasks' output into memory: the tasks are held back, and
+/// nothing is lost once the reader reads again.
+#[test]
+fn a_stalled_reader_holds_the_tasks_back_instead_of_filling_memory() {
+    const LINE: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123456789";
+    const LINES: usize = 2_000_000;
+    let toml = format!("[tasks.big]\nrun = \"yes {LINE} | head -n {LINES}\"\n");
+    let test = Test::with_toml(&toml).args(&["run", "--output", "prefixed"]);
+    let mut volley = test.command().stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+    // 94 MB to print; nothing read for a second and a half.
+    let mut peak_kb = 0;
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        peak_kb = peak_kb.max(peak_rss_kib(volley.id()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut volley.stdout.take().expect("stdout"), &mut out).expect("read");
+    assert!(volley.wait().expect("wait").success(), "volley failed");
+    let task_lines = out.lines().filter(|l| l.ends_with(LINE)).count();
+    assert_eq!(task_lines, LINES, "lines lost or broken");
+    assert!(peak_kb < 64 * 1024, "volley peaked at {peak_kb} KiB while its reader stalled");
 }
 
 /// On a terminal a live footer shows the running task and the overall bar, and is
