@@ -87,12 +87,13 @@ impl WatchdogLink {
     }
 
     /// Tells the watchdog the `VOLLEY_RUN_ID` the tasks carry, which its last resort
-    /// looks for. Written at once.
+    /// looks for. Written at once, and outside the rate limit: the first task's
+    /// registration goes out at once too.
     pub fn mark_run(&mut self, run_id: &str) {
         self.backlog.push(b'@');
         self.backlog.extend_from_slice(run_id.as_bytes());
         self.backlog.push(b'\n');
-        self.flush();
+        self.write_backlog();
     }
 
     /// Sends `+pgid`. Returns true if it was only queued: then the caller must call
@@ -135,6 +136,10 @@ impl WatchdogLink {
     /// Writes as much of the queue as the pipe takes now.
     pub fn flush(&mut self) {
         self.last_write = Some(Instant::now());
+        self.write_backlog();
+    }
+
+    fn write_backlog(&mut self) {
         let Some(writer) = self.writer.as_mut() else {
             self.backlog.clear();
             return;
@@ -362,6 +367,19 @@ mod tests {
             run("@first\n+10\n@run-2\n"),
             WatchEnd::Abandoned { killed: vec![10], run_id: Some(b"run-2".to_vec()) }
         );
+    }
+
+    #[test]
+    fn the_run_id_does_not_delay_the_first_registration() {
+        let (mut reader, writer) = io::pipe().expect("pipe");
+        let mut link = WatchdogLink { writer: Some(writer), backlog: Vec::new(), last_write: None };
+        link.mark_run("r1");
+        assert!(!link.register(42), "the first registration was only queued");
+        assert!(link.register(43), "the second one, right after, was not rate-limited");
+        link.bye();
+        let mut text = String::new();
+        reader.read_to_string(&mut text).expect("read");
+        assert_eq!(text, "@r1\n+42\n+43\nbye\n");
     }
 
     #[test]
