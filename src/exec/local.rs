@@ -3,9 +3,10 @@
 //! Each attempt is started by [`Spawner`] (a `vfork`-style clone and `execve`, never
 //! a copying fork) in its own process group (pgid == pid), stdin `/dev/null`, stdout
 //! and stderr piped, exactly the given environment. One tokio task per attempt
-//! ([`supervise`]) reads both pipes concurrently into bounded line batches, learns of
-//! the leader's exit without reaping it, waits for EOF on both pipes (at most
-//! [`DRAIN`] after the exit, since a background grandchild may hold them), SIGKILLs
+//! ([`supervise`]) reads both pipes concurrently into bounded line batches (pausing
+//! while the terminal's [`OutputBacklog`] is full), learns of the leader's exit
+//! without reaping it, waits for EOF on both pipes (at most [`DRAIN`] of reading
+//! after the exit, since a background grandchild may hold them), SIGKILLs
 //! whatever is left of the group while the zombie leader still pins its id,
 //! deregisters it from the watchdog, reaps the leader with `wait4` and sends `Exited`
 //! after all its `Output`.
