@@ -29,6 +29,11 @@ fn main() {
         fake_volley();
         return;
     }
+    // None of the checks is ignored: `--list --ignored` lists nothing.
+    let listing = args.iter().any(|a| a == "--list");
+    if listing && args.iter().any(|a| a == "--ignored") {
+        return;
+    }
     let filter = args.iter().find(|a| !a.starts_with('-'));
     let checks: [(&str, fn()); 3] = [
         ("sigkill_of_volley_kills_its_process_groups", sigkill_of_volley_kills_its_process_groups),
@@ -42,7 +47,10 @@ fn main() {
         ),
     ];
     for (name, check) in checks {
-        if filter.is_none_or(|f| name.contains(f.as_str())) {
+        if listing {
+            // As libtest lists, for test runners that ask first.
+            println!("{name}: test");
+        } else if filter.is_none_or(|f| name.contains(f.as_str())) {
             println!("test {name} ...");
             check();
             println!("test {name} ... ok");
