@@ -4,32 +4,173 @@
 //! instances' events are held until every instance before them has finished, then
 //! released in order (GNU parallel's `-k`). Events that belong to no instance pass
 //! straight through, except `RunFinished`, which first releases everything held.
+//!
+//! Held output is kept in memory up to [`SPILL_LIMIT`]; beyond it, it goes to an
+//! unlinked temporary file (GNU parallel spills to temporary files too) and is read
+//! back when released, so a slow first instance does not make volley hold what all
+//! the others print.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use volley_core::event::{Event, EventSink};
+use volley_core::event::{Event, EventSink, Lines, Stream, TaskKey};
+
+/// Bytes of held output kept in memory before the rest goes to a file.
+pub const SPILL_LIMIT: usize = 16 << 20;
 
 pub struct KeepOrder {
     inner: Box<dyn EventSink>,
     /// The instance whose events pass through live.
     next: u32,
-    held: BTreeMap<u32, Vec<Event>>,
+    held: BTreeMap<u32, Vec<Held>>,
     finished: BTreeSet<u32>,
+    /// Bytes of output held in memory, against `limit`.
+    in_memory: usize,
+    limit: usize,
+    spill: Spill,
+}
+
+/// A held event, or held output whose bytes wait in the spill file.
+enum Held {
+    Event(Event),
+    Spilled { t_us: u64, key: TaskKey, name: Arc<str>, stream: Stream, at: u64, len: usize },
 }
 
 impl KeepOrder {
     pub fn new(inner: Box<dyn EventSink>) -> Self {
-        KeepOrder { inner, next: 0, held: BTreeMap::new(), finished: BTreeSet::new() }
+        Self::with_limit(inner, SPILL_LIMIT, std::env::temp_dir())
+    }
+
+    /// Keeps at most `limit` bytes of held output in memory; the rest goes to a file
+    /// created (and at once unlinked) in `spill_dir`.
+    pub fn with_limit(inner: Box<dyn EventSink>, limit: usize, spill_dir: PathBuf) -> Self {
+        KeepOrder {
+            inner,
+            next: 0,
+            held: BTreeMap::new(),
+            finished: BTreeSet::new(),
+            in_memory: 0,
+            limit,
+            spill: Spill { dir: spill_dir, file: None, end: 0 },
+        }
+    }
+
+    fn hold(&mut self, instance: u32, event: &Event) {
+        let held = match event {
+            Event::Output { t_us, key, name, stream, lines }
+                if self.in_memory + lines.0.len() > self.limit =>
+            {
+                match self.spill.append(&lines.0) {
+                    Some(at) => Held::Spilled {
+                        t_us: *t_us,
+                        key: *key,
+                        name: name.clone(),
+                        stream: *stream,
+                        at,
+                        len: lines.0.len(),
+                    },
+                    // No file: hold it in memory after all rather than lose it.
+                    None => self.in_memory_copy(event),
+                }
+            }
+            _ => self.in_memory_copy(event),
+        };
+        self.held.entry(instance).or_default().push(held);
+    }
+
+    fn in_memory_copy(&mut self, event: &Event) -> Held {
+        if let Event::Output { lines, .. } = event {
+            self.in_memory += lines.0.len();
+        }
+        Held::Event(event.clone())
+    }
+
+    fn release(&mut self, events: Vec<Held>) {
+        for held in events {
+            match held {
+                Held::Event(event) => {
+                    if let Event::Output { lines, .. } = &event {
+                        self.in_memory -= lines.0.len();
+                    }
+                    self.inner.event(&event);
+                }
+                Held::Spilled { t_us, key, name, stream, at, len } => {
+                    let lines = Lines(self.spill.read(at, len));
+                    self.inner.event(&Event::Output { t_us, key, name, stream, lines });
+                }
+            }
+        }
     }
 
     fn release_finished(&mut self) {
         while self.finished.remove(&self.next) {
             self.next += 1;
             if let Some(events) = self.held.remove(&self.next) {
-                for event in &events {
-                    self.inner.event(event);
-                }
+                self.release(events);
             }
+        }
+        if self.held.is_empty() {
+            self.spill.clear();
+        }
+    }
+
+    /// Bytes of held output in memory now.
+    pub fn held_in_memory(&self) -> usize {
+        self.in_memory
+    }
+}
+
+/// The spill file: created on first use, unlinked at once (so nothing is left
+/// behind, even by a crash), emptied whenever nothing is held.
+struct Spill {
+    dir: PathBuf,
+    file: Option<File>,
+    end: u64,
+}
+
+impl Spill {
+    /// Appends `bytes`; returns where they start, or `None` if there is no file.
+    fn append(&mut self, bytes: &[u8]) -> Option<u64> {
+        if self.file.is_none() {
+            self.file = self.create();
+        }
+        let file = self.file.as_mut()?;
+        file.write_all(bytes).ok()?;
+        let at = self.end;
+        self.end += bytes.len() as u64;
+        Some(at)
+    }
+
+    fn create(&self) -> Option<File> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("volley-keep-order-{}-{n}", std::process::id()));
+        let file = File::options().read(true).append(true).create_new(true).open(&path).ok()?;
+        let _ = std::fs::remove_file(&path);
+        Some(file)
+    }
+
+    /// The `len` bytes at `at`; what cannot be read back comes back as a note, so the
+    /// output shows the gap instead of hiding it.
+    fn read(&self, at: u64, len: usize) -> Vec<u8> {
+        let mut bytes = vec![0; len];
+        match self.file.as_ref().map(|f| f.read_exact_at(&mut bytes, at)) {
+            Some(Ok(())) => bytes,
+            _ => format!("[volley: {len} bytes of held output could not be read back]\n").into_bytes(),
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.end > 0
+            && let Some(file) = &self.file
+            && file.set_len(0).is_ok()
+        {
+            self.end = 0;
         }
     }
 }
@@ -52,7 +193,7 @@ impl EventSink for KeepOrder {
                 if instance == self.next {
                     self.inner.event(event);
                 } else {
-                    self.held.entry(instance).or_default().push(event.clone());
+                    self.hold(instance, event);
                 }
                 if finished {
                     self.finished.insert(instance);
@@ -63,10 +204,9 @@ impl EventSink for KeepOrder {
             None => {
                 if matches!(event, Event::RunFinished { .. }) {
                     for events in std::mem::take(&mut self.held).into_values() {
-                        for held in &events {
-                            self.inner.event(held);
-                        }
+                        self.release(events);
                     }
+                    self.spill.clear();
                 }
                 self.inner.event(event);
             }
@@ -144,5 +284,80 @@ mod tests {
         });
         let seen = seen.lock().expect("lock").clone();
         assert_eq!(seen, ["out 0", "done 0", "out 1", "done 1", "out 2", "done 2", "end"]);
+    }
+
+    /// Records output with its bytes, and the ends.
+    struct Texts(Arc<Mutex<Vec<String>>>);
+
+    impl EventSink for Texts {
+        fn event(&mut self, event: &Event) {
+            let line = match event {
+                Event::Output { name, lines, .. } => format!("{name}: {}", String::from_utf8_lossy(&lines.0)),
+                Event::TaskFinished { name, .. } => format!("done {name}"),
+                Event::RunFinished { .. } => "end".to_string(),
+                _ => return,
+            };
+            self.0.lock().expect("lock").push(line);
+        }
+    }
+
+    fn output_of(instance: u32, text: &str) -> Event {
+        Event::Output {
+            t_us: 0,
+            key: key(instance),
+            name: Arc::from(instance.to_string()),
+            stream: Stream::Stdout,
+            lines: Lines(text.as_bytes().to_vec()),
+        }
+    }
+
+    fn run_finished() -> Event {
+        Event::RunFinished { t_us: 0, status: volley_core::event::RunStatus::Succeeded, wall_us: 0 }
+    }
+
+    #[test]
+    fn held_output_beyond_the_limit_waits_in_a_file_and_comes_back_intact() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut sink = KeepOrder::with_limit(Box::new(Texts(seen.clone())), 8, dir.path().to_path_buf());
+        let events = [
+            output_of(1, "one a\n"),
+            output_of(1, "one b\n"),
+            output_of(2, "two a\n"),
+            output_of(2, "two b\n"),
+            done(2),
+            output_of(0, "zero\n"),
+            done(0),
+            done(1),
+            output_of(3, "three\n"),
+            output_of(4, "four a\n"),
+            output_of(4, "four b\n"),
+            done(4),
+        ];
+        for event in &events {
+            sink.event(event);
+            assert!(sink.held_in_memory() <= 8, "{} bytes held in memory", sink.held_in_memory());
+        }
+        // Unlinked at once: nothing shows in the directory while output is spilled.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0);
+        // An interrupted run: 3 never finished, and what is held comes out at the end.
+        sink.event(&run_finished());
+        let seen = seen.lock().expect("lock").clone();
+        let expected = [
+            "0: zero\n",
+            "done 0",
+            "1: one a\n",
+            "1: one b\n",
+            "done 1",
+            "2: two a\n",
+            "2: two b\n",
+            "done 2",
+            "3: three\n",
+            "4: four a\n",
+            "4: four b\n",
+            "done 4",
+            "end",
+        ];
+        assert_eq!(seen, expected);
     }
 }

@@ -248,3 +248,34 @@ fn footer_is_drawn_on_a_terminal_and_cleared_at_the_end() {
     assert!(saw_footer, "no footer on the terminal:\n{during}");
     assert!(!after.contains("0/1"), "footer left behind:\n{after}");
 }
+
+/// `--keep-order` holds what later instances print until the earlier ones finish;
+/// beyond a limit that waits in a file, not in volley's memory, and comes back whole
+/// and in order.
+#[test]
+fn keep_order_holds_big_output_in_a_file_not_in_memory() {
+    const LINE: &str = "0123456789abcdefghij0123456789abcdefghij";
+    const LINES: usize = 1_500_000;
+    let command =
+        format!("if [ {{}} = 0 ]; then sleep 1; echo zero-done; else yes {LINE} | head -n {LINES}; fi");
+    let test = Test::new().args(&[
+        "exec",
+        "-j",
+        "2",
+        "--keep-order",
+        "--output",
+        "prefixed",
+        &command,
+        ":::",
+        "0",
+        "1",
+    ]);
+    let out = std::fs::File::create(test.path("out.txt")).expect("create out.txt");
+    // 62 MB printed by instance 1 while instance 0 sleeps.
+    let peak_kb = peak_rss_kib_of(test.command().stdout(out));
+    let printed = std::fs::read_to_string(test.path("out.txt")).expect("read out.txt");
+    let first_held = printed.find(LINE).expect("instance 1's output");
+    assert!(printed.find("zero-done").is_some_and(|at| at < first_held), "instance 1 came first");
+    assert_eq!(printed.lines().filter(|l| l.ends_with(LINE)).count(), LINES, "held output lost or broken");
+    assert!(peak_kb < 56 * 1024, "volley peaked at {peak_kb} KiB holding 62 MB for --keep-order");
+}
