@@ -11,14 +11,12 @@
 //! the others print.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use volley_core::event::{Event, EventSink, Lines, Stream, TaskKey};
+
+use super::spill::Spill;
 
 /// Bytes of held output kept in memory before the rest goes to a file.
 pub const SPILL_LIMIT: usize = 16 << 20;
@@ -56,7 +54,7 @@ impl KeepOrder {
             finished: BTreeSet::new(),
             in_memory: 0,
             limit,
-            spill: Spill { dir: spill_dir, file: None, end: 0 },
+            spill: Spill::new(spill_dir),
         }
     }
 
@@ -122,56 +120,6 @@ impl KeepOrder {
     /// Bytes of held output in memory now.
     pub fn held_in_memory(&self) -> usize {
         self.in_memory
-    }
-}
-
-/// The spill file: created on first use, unlinked at once (so nothing is left
-/// behind, even by a crash), emptied whenever nothing is held.
-struct Spill {
-    dir: PathBuf,
-    file: Option<File>,
-    end: u64,
-}
-
-impl Spill {
-    /// Appends `bytes`; returns where they start, or `None` if there is no file.
-    fn append(&mut self, bytes: &[u8]) -> Option<u64> {
-        if self.file.is_none() {
-            self.file = self.create();
-        }
-        let file = self.file.as_mut()?;
-        file.write_all(bytes).ok()?;
-        let at = self.end;
-        self.end += bytes.len() as u64;
-        Some(at)
-    }
-
-    fn create(&self) -> Option<File> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("volley-keep-order-{}-{n}", std::process::id()));
-        let file = File::options().read(true).append(true).create_new(true).open(&path).ok()?;
-        let _ = std::fs::remove_file(&path);
-        Some(file)
-    }
-
-    /// The `len` bytes at `at`; what cannot be read back comes back as a note, so the
-    /// output shows the gap instead of hiding it.
-    fn read(&self, at: u64, len: usize) -> Vec<u8> {
-        let mut bytes = vec![0; len];
-        match self.file.as_ref().map(|f| f.read_exact_at(&mut bytes, at)) {
-            Some(Ok(())) => bytes,
-            _ => format!("[volley: {len} bytes of held output could not be read back]\n").into_bytes(),
-        }
-    }
-
-    fn clear(&mut self) {
-        if self.end > 0
-            && let Some(file) = &self.file
-            && file.set_len(0).is_ok()
-        {
-            self.end = 0;
-        }
     }
 }
 
@@ -359,5 +307,19 @@ mod tests {
             "end",
         ];
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn without_a_spill_file_held_output_stays_in_memory_and_is_not_lost() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let nowhere = PathBuf::from("/nonexistent/volley-spill");
+        let mut sink = KeepOrder::with_limit(Box::new(Texts(seen.clone())), 4, nowhere);
+        for event in [output_of(1, "one\n"), output_of(1, "more\n"), output_of(0, "zero\n"), done(0), done(1)]
+        {
+            sink.event(&event);
+        }
+        sink.event(&run_finished());
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen, ["0: zero\n", "done 0", "1: one\n", "1: more\n", "done 1", "end"]);
     }
 }

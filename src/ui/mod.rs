@@ -13,6 +13,7 @@ mod footer;
 mod grouped;
 mod keep_order;
 mod prefix;
+mod spill;
 mod status;
 mod terminal;
 #[cfg(test)]
