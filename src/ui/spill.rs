@@ -1,8 +1,8 @@
-//! [`Spill`]: an append-only scratch file for output held back by `--keep-order`.
+//! [`Spill`]: an append-only scratch file for output held back by `--keep-order`:
+//! nameless where the filesystem allows (`O_TMPFILE`), owner-only, gone with volley.
 
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,7 +33,7 @@ impl Spill {
             self.broken = self.file.is_none();
         }
         let file = self.file.as_mut()?;
-        if file.write_all(bytes).is_err() {
+        if file.write_all_at(bytes, self.end).is_err() {
             // Cut off a partial write, or later offsets would point at the wrong bytes.
             self.broken = file.set_len(self.end).is_err();
             return None;
@@ -43,11 +43,18 @@ impl Spill {
         Some(at)
     }
 
+    /// A file without a name (`O_TMPFILE`), or, where the filesystem has none, one
+    /// unlinked as soon as it is made; readable by this user only either way.
     fn create(&self) -> Option<File> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mut options = File::options();
+        options.read(true).write(true).mode(0o600);
+        if let Ok(file) = options.clone().custom_flags(libc::O_TMPFILE).open(&self.dir) {
+            return Some(file);
+        }
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(format!("volley-keep-order-{}-{n}", std::process::id()));
-        let file = File::options().read(true).append(true).create_new(true).open(&path).ok()?;
+        let file = options.create_new(true).open(&path).ok()?;
         let _ = std::fs::remove_file(&path);
         Some(file)
     }
