@@ -72,8 +72,7 @@ const SAMPLE_INTERVAL_VAR: &str = "VOLLEY_SAMPLE_INTERVAL";
 /// fewer of its pages are copied on write while the watchdog lives. A failure is
 /// the run's first warning; the run goes on unprotected.
 pub(super) fn fork_watchdog() -> Result<WatchdogLink, String> {
-    WatchdogLink::fork()
-        .map_err(|e| format!("cannot start the watchdog: {e}; if volley is killed, its tasks may outlive it"))
+    WatchdogLink::fork_or_warning("tasks")
 }
 
 /// How to drive a planned run, beyond the plan itself.

@@ -64,6 +64,16 @@ struct Shared {
     watchdog_due: Arc<Notify>,
 }
 
+impl Shared {
+    /// Sends the watchdog a line (`send` returns true if it was only queued), waking
+    /// the flushing task for a queued one.
+    fn tell_watchdog(&mut self, send: impl FnOnce(&mut WatchdogLink) -> bool) {
+        if self.watchdog.as_mut().is_some_and(send) {
+            self.watchdog_due.notify_one();
+        }
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -103,11 +113,7 @@ impl LocalExecutor {
         let pgid = leader.as_raw_nonzero().get().unsigned_abs();
         {
             let mut shared = lock(&self.shared);
-            if let Some(w) = shared.watchdog.as_mut()
-                && w.register(pgid)
-            {
-                shared.watchdog_due.notify_one();
-            }
+            shared.tell_watchdog(|w| w.register(pgid));
             shared.live.insert(key, pgid);
         }
         let _runtime = self.handle.enter();
@@ -129,11 +135,7 @@ impl LocalExecutor {
                 let _ = reap(leader, false);
                 let mut shared = lock(&self.shared);
                 shared.live.remove(&key);
-                if let Some(w) = shared.watchdog.as_mut()
-                    && w.deregister(pgid)
-                {
-                    shared.watchdog_due.notify_one();
-                }
+                shared.tell_watchdog(|w| w.deregister(pgid));
                 Err(e)
             }
         }
@@ -206,8 +208,12 @@ struct Reporter {
 }
 
 impl Reporter {
-    /// Waits while the output already reported waits for a slow terminal; returns how
-    /// long it waited.
+    /// The output already reported waits for a slow terminal: read no more.
+    fn held_back(&self) -> bool {
+        self.backlog.as_ref().is_some_and(|b| b.is_full())
+    }
+
+    /// Waits while [`Reporter::held_back`]; returns how long it waited.
     async fn room(&self) -> Duration {
         match &self.backlog {
             Some(backlog) if backlog.is_full() => {
@@ -248,7 +254,7 @@ async fn supervise(
 
     // Until the leader exits.
     'running: loop {
-        if report.backlog.as_ref().is_some_and(|b| b.is_full()) {
+        if report.held_back() {
             tokio::select! {
                 _ = report.room() => {}
                 () = attempt.waiter.exited() => break 'running,
@@ -286,11 +292,7 @@ async fn supervise(
         // The zombie leader pins the group id: this cannot hit a stranger, and after it
         // the group is dying, so the watchdog no longer needs to know it.
         let _ = signal_group(pgid, libc::SIGKILL);
-        if let Some(w) = shared.watchdog.as_mut()
-            && w.deregister(pgid)
-        {
-            shared.watchdog_due.notify_one();
-        }
+        shared.tell_watchdog(|w| w.deregister(pgid));
     }
     let reaped = match reap(leader, true) {
         Ok(Some(reaped)) => reaped,

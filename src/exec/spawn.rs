@@ -1,11 +1,11 @@
-//! Starting a process (an attempt, or the watchdog): `clone(CLONE_VM | CLONE_VFORK)`
-//! and `execve`, as glibc's `posix_spawn` does, minus what made that cost twice as
-//! much per spawn here (docs/design/runner.md): a fresh stack mapped and unmapped for
-//! every child (the unmap interrupts volley's other threads to flush their TLBs), a
-//! `getrlimit` per file action, and a reset loop that asks the kernel about all 64
-//! signals in the child while volley waits. The child reuses one stack and resets
-//! only the signals volley catches ([`CAUGHT`]); a debug assertion checks that list
-//! against the process's real dispositions at every spawn of the test suite.
+//! Starting an attempt's process: `clone(CLONE_VM | CLONE_VFORK)` and `execve`, as
+//! glibc's `posix_spawn` does, minus what made that cost twice as much per spawn here
+//! (docs/design/runner.md): a fresh stack mapped and unmapped for every child (the
+//! unmap interrupts volley's other threads to flush their TLBs), a `getrlimit` per
+//! file action, and a reset loop that asks the kernel about all 64 signals in the
+//! child while volley waits. The child reuses one stack and resets only the signals
+//! volley catches ([`CAUGHT`]); a debug assertion checks that list against the
+//! process's real dispositions at every spawn of the test suite.
 //!
 //! The child gets its own process group, the given stdin, stdout and stderr, the
 //! working directory `dir`, an empty signal mask and `SIGPIPE` back at its default

@@ -86,6 +86,14 @@ impl WatchdogLink {
         }
     }
 
+    /// [`WatchdogLink::fork`], or the warning that says what its failure means:
+    /// `guarded` names what could then outlive volley ("tasks", "services").
+    pub fn fork_or_warning(guarded: &str) -> Result<Self, String> {
+        Self::fork().map_err(|e| {
+            format!("cannot start the watchdog: {e}; if volley is killed, its {guarded} may outlive it")
+        })
+    }
+
     /// Tells the watchdog the `VOLLEY_RUN_ID` the tasks carry, which its last resort
     /// looks for. Written at once, and outside the rate limit: the first task's
     /// registration goes out at once too.

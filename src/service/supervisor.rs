@@ -56,15 +56,13 @@ pub struct SupervisorOptions {
 /// Call it before volley's first thread ([`WatchdogLink::fork`]). A failure is
 /// printed as a warning: the services then run unprotected.
 pub fn fork_watchdog(run_id: &str) -> Option<WatchdogLink> {
-    match WatchdogLink::fork() {
+    match WatchdogLink::fork_or_warning("services") {
         Ok(mut link) => {
             link.mark_run(run_id);
             Some(link)
         }
-        Err(e) => {
-            eprintln!(
-                "warning: cannot start the watchdog: {e}; if volley is killed, its services may outlive it"
-            );
+        Err(warning) => {
+            eprintln!("warning: {warning}");
             None
         }
     }
