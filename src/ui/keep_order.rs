@@ -118,7 +118,8 @@ impl KeepOrder {
     }
 
     /// Bytes of held output in memory now.
-    pub fn held_in_memory(&self) -> usize {
+    #[cfg(test)]
+    fn held_in_memory(&self) -> usize {
         self.in_memory
     }
 }
