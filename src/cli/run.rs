@@ -122,7 +122,7 @@ pub(super) fn drive(
         shell: settings.shell,
         kill_timeout: settings.kill_timeout,
         log_dir: Some(log_dir),
-        output_backlog: Some(backlog),
+        output_backlog: backlog,
         halt_now: settings.halt_now,
         monitor,
     };

@@ -43,7 +43,7 @@ pub struct RunOptions {
     /// Where per-task logs go, for the paths reported in events.
     pub log_dir: Option<PathBuf>,
     /// The terminal's backlog: the tasks' output is not read while it is full.
-    pub output_backlog: Option<Arc<OutputBacklog>>,
+    pub output_backlog: Arc<OutputBacklog>,
     /// On the first failure, stop running tasks too (`volley exec --halt now`).
     pub halt_now: bool,
     /// Resource sampling and alerts.
@@ -124,9 +124,7 @@ impl<'s> Runner<'s> {
             Err(warning) => (None, Some(warning)),
         };
         let mut executor = LocalExecutor::new(tx, watchdog)?;
-        if let Some(backlog) = &options.output_backlog {
-            executor.hold_output_for(Arc::clone(backlog));
-        }
+        executor.hold_output_for(Arc::clone(&options.output_backlog));
         let scheduler = Scheduler::new(&plan.graph, plan.units.clone(), plan.limits.clone(), plan.policy);
         let (monitoring, monitoring_warning) = Monitoring::new(&options.monitor);
         let direct = DirectExec::for_shell(&options.shell);
