@@ -5,6 +5,7 @@
 //! Recording is a side system: it never fails or slows the user's run; problems
 //! become one warning. Statistics live in `volley_core::history` (pure).
 
+mod baseline;
 mod plan_query;
 mod query;
 mod recorder;

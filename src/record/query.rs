@@ -2,17 +2,17 @@
 //! durations behind `volley history`, and the regression check of `--check`.
 //!
 //! Reads are read-only connections that never create the file, except that a run
-//! reads its expectations through the connection it then records with. "Successful" means
-//! status `succeeded` and not flaky: a flaky task's duration includes its failed
-//! attempts and retry delays, which would inflate its baseline.
+//! reads its expectations through the connection it then records with. The recent
+//! successful runs behind expectations and baselines are read in [`super::baseline`].
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use volley_core::history::{BASELINE_RUNS, Baseline, Verdict, median};
+use volley_core::history::{Baseline, Verdict, median};
 
+use super::baseline::{recent_successes, successes_before};
 use super::plan_query::{FanOutHistory, fan_out_history_from};
 use super::schema::open_for_reading;
 use crate::runner::Expectations;
@@ -44,38 +44,6 @@ pub fn expectations_in<'a>(conn: &Connection, names: impl IntoIterator<Item = &'
         }
     }
     Expectations { by_name }
-}
-
-/// For each of `names`, in order, the durations of its last [`BASELINE_RUNS`]
-/// successful runs. One statement for all names: binding a new name per lookup made
-/// `SQLite` re-prepare the statement every time (measured: 2000 names took 25 ms).
-fn recent_successes(conn: &Connection, names: &[&str]) -> rusqlite::Result<Vec<Vec<u64>>> {
-    let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
-    let mut statement = conn.prepare(
-        "SELECT (SELECT json_group_array(duration_us) FROM (
-                    SELECT duration_us FROM tasks
-                    WHERE name = n.value AND status = 'succeeded' AND flaky = 0
-                    ORDER BY id DESC LIMIT ?2))
-         FROM json_each(?1) AS n ORDER BY n.key",
-    )?;
-    let rows =
-        statement.query_map(params![names_json, BASELINE_RUNS as i64], |row| row.get::<_, String>(0))?;
-    rows.map(|row| row.map(|json| serde_json::from_str::<Vec<i64>>(&json).unwrap_or_default()))
-        .map(|row| row.map(|durations| durations.into_iter().map(|us| us.max(0) as u64).collect()))
-        .collect()
-}
-
-/// Durations of `name`'s last [`BASELINE_RUNS`] successful runs before run
-/// `before_run`, most recent first.
-fn successful_durations(conn: &Connection, name: &str, before_run: i64) -> rusqlite::Result<Vec<u64>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT duration_us FROM tasks
-         WHERE name = ?1 AND status = 'succeeded' AND flaky = 0 AND run_id < ?2
-         ORDER BY id DESC LIMIT ?3",
-    )?;
-    let rows =
-        statement.query_map(params![name, before_run, BASELINE_RUNS as i64], |row| row.get::<_, i64>(0))?;
-    rows.map(|r| r.map(|us| us.max(0) as u64)).collect()
 }
 
 /// One recorded run: the row `history`, `report` and `compare` read.
@@ -191,10 +159,12 @@ pub fn check(conn: &Connection, threshold: f64) -> rusqlite::Result<Option<(RunR
     let tasks = statement
         .query_map([run.id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let names: Vec<&str> = tasks.iter().map(|(name, _)| name.as_str()).collect();
+    let prior = successes_before(conn, &names, run.id)?;
     let mut checked = Vec::with_capacity(tasks.len());
     for (name, duration) in tasks {
         let duration_us = duration.max(0) as u64;
-        let baseline = Baseline::of(&successful_durations(conn, &name, run.id)?);
+        let baseline = prior.get(&name).and_then(|durations| Baseline::of(durations));
         let verdict = baseline.map_or(Verdict::Unknown, |b| b.judge(duration_us, threshold));
         checked.push(CheckedTask { name, duration_us, baseline, verdict });
     }

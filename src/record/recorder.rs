@@ -7,9 +7,9 @@
 //! one commit. After a commit it lets events gather for [`COALESCE`] before the next
 //! one, so a stream of short tasks costs at most one commit (and one wake-up of this
 //! thread) per window instead of one per event: a finished task is on disk within
-//! 50 ms. Each commit rewrites every index page it touches (a task's rows land in
-//! its name's part of `tasks_by_name`), and on a two-core machine that work and
-//! those wake-ups come out of the tasks' own CPU time.
+//! 50 ms. Each commit rewrites every page it touches (a finished task's `baselines`
+//! row sits at its name's place), and on a two-core machine that work and those
+//! wake-ups come out of the tasks' own CPU time.
 //!
 //! Any database problem prints one warning and turns recording off for the rest of
 //! the run; the user's run goes on (SPEC §5).

@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
-use volley_core::history::{BASELINE_RUNS, Baseline};
+use rusqlite::{Connection, OptionalExtension};
+use volley_core::history::Baseline;
 
+use super::baseline::successes_before;
 use super::query::{RUN_COLUMNS, RunRow, run_row};
 
 /// Which run a report is about, as typed after `volley report`.
@@ -298,22 +299,9 @@ fn alerts(conn: &Connection, run: i64) -> rusqlite::Result<Vec<AlertRow>> {
 /// The baseline of every task of run `run` from its last successful runs before it
 /// (same rule as `volley history --check`: succeeded and not flaky).
 fn baselines(conn: &Connection, run: i64, tasks: &[TaskRow]) -> rusqlite::Result<HashMap<String, Baseline>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT duration_us FROM tasks
-         WHERE name = ?1 AND status = 'succeeded' AND flaky = 0 AND run_id < ?2
-         ORDER BY id DESC LIMIT ?3",
-    )?;
-    let mut baselines = HashMap::new();
-    for task in tasks {
-        let prior = statement
-            .query_map(params![task.name, run, BASELINE_RUNS as i64], |row| row.get::<_, i64>(0))?
-            .map(|r| r.map(|us| us.max(0) as u64))
-            .collect::<rusqlite::Result<Vec<u64>>>()?;
-        if let Some(baseline) = Baseline::of(&prior) {
-            baselines.insert(task.name.clone(), baseline);
-        }
-    }
-    Ok(baselines)
+    let names: Vec<&str> = tasks.iter().map(|task| task.name.as_str()).collect();
+    let prior = successes_before(conn, &names, run)?;
+    Ok(prior.into_iter().filter_map(|(name, durations)| Some((name, Baseline::of(&durations)?))).collect())
 }
 
 #[cfg(test)]

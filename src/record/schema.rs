@@ -14,12 +14,13 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// The schema this volley writes. Each step upgrades from the version before it.
-pub const SCHEMA_VERSION: i64 = 4;
-const MIGRATIONS: [&str; 4] = [
+pub const SCHEMA_VERSION: i64 = 5;
+const MIGRATIONS: [&str; 5] = [
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 /// How long a writer waits for another volley's transaction before giving up.
@@ -132,3 +133,7 @@ mod tests_v3;
 #[cfg(test)]
 #[path = "schema_v4_tests.rs"]
 mod tests_v4;
+
+#[cfg(test)]
+#[path = "schema_v5_tests.rs"]
+mod tests_v5;

@@ -23,8 +23,10 @@ fn an_older_history_migrates_to_a_unit_index_of_instances_only() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::copy(V2_FILE, dir.path().join(FILE_NAME)).expect("copy the v2 history");
     let conn = open_for_writing(dir.path()).expect("migrate");
-    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).expect("version"), 4);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).expect("version"),
+        SCHEMA_VERSION
+    );
     assert!(unit_index_sql(&conn).ends_with("WHERE name != unit"), "{}", unit_index_sql(&conn));
     let tasks: i64 = conn.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).expect("count");
     assert_eq!(tasks, 4, "rows are kept");

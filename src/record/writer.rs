@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
-use volley_core::event::{AttemptEnd, Event, PlannedTask, TaskKey};
+use volley_core::event::{AttemptEnd, Event, PlannedTask, TaskKey, TaskStatus};
 use volley_core::graph::UnitId;
+
+use super::baseline::BASELINE_KEPT;
 
 pub struct Writer {
     conn: Connection,
@@ -215,6 +217,9 @@ fn apply(
                 needs.as_deref(),
                 log
             ])?;
+            if *status == TaskStatus::Succeeded && !flaky {
+                push_baseline(tx, name, run, *duration_us)?;
+            }
         }
         Event::RunFinished { t_us, status, wall_us } => {
             let Some(run) = *run else { return Ok(()) };
@@ -232,6 +237,20 @@ fn apply(
         }
         Event::Output { .. } | Event::Interrupting { .. } | Event::Warning { .. } => {}
     }
+    Ok(())
+}
+
+/// Adds a successful run of `name` to its row in `baselines`, dropping the oldest
+/// beyond [`BASELINE_KEPT`].
+fn push_baseline(tx: &Transaction<'_>, name: &str, run: i64, duration_us: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO baselines (name, recent) VALUES (?1, json_array(json_array(?2, ?3)))
+         ON CONFLICT (name) DO UPDATE SET recent = CASE
+             WHEN json_array_length(recent) >= ?4
+             THEN json_remove(json_insert(recent, '$[#]', json_array(?2, ?3)), '$[0]')
+             ELSE json_insert(recent, '$[#]', json_array(?2, ?3)) END",
+    )?
+    .execute(params![name, run, duration_us as i64, BASELINE_KEPT as i64])?;
     Ok(())
 }
 

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
-
-use crate::support::{Test, VOLLEY, require_tool, volley, wait_for};
+use crate::support::{Test, VOLLEY, require_tool, seed_duration, volley, wait_for};
 
 #[test]
 fn footer_shows_usual_durations_and_the_time_left() {
@@ -19,9 +17,8 @@ fn footer_shows_usual_durations_and_the_time_left() {
     let test = Test::with_toml(toml);
     test.write("release", "");
     volley(&test, &["run", "--output", "quiet"]).code(0);
-    let conn = Connection::open(test.path(".volley/history.db")).expect("history");
-    conn.execute("UPDATE tasks SET duration_us = 40000000 WHERE name = 'slow'", []).expect("seed");
-    conn.execute("UPDATE tasks SET duration_us = 2000000 WHERE name = 'after'", []).expect("seed");
+    seed_duration(&test, "slow", 40_000);
+    seed_duration(&test, "after", 2_000);
     std::fs::remove_file(test.path("release")).expect("remove release");
 
     let session = format!("volley-footer-usual-{}", std::process::id());

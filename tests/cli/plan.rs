@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::support::{Test, VOLLEY, volley};
+use crate::support::{Test, VOLLEY, seed_duration, volley};
 
 /// `1.8s`, `950ms`, `1m02s` as volley prints them.
 fn parse_duration(text: &str) -> Duration {
@@ -114,10 +114,8 @@ fn plan_of_a_named_task_covers_only_what_it_needs() {
 fn seeded(toml: &str, durations_ms: &[(&str, i64)]) -> Test {
     let test = Test::with_toml(toml);
     volley(&test, &["run", "--output", "quiet"]).code(0);
-    let conn = Connection::open(test.path(".volley/history.db")).expect("history");
     for (name, ms) in durations_ms {
-        conn.execute("UPDATE tasks SET duration_us = ?2 WHERE name = ?1", rusqlite::params![name, ms * 1000])
-            .expect("seed");
+        seed_duration(&test, name, *ms);
     }
     test
 }

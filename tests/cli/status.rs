@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::support::{Test, command, signal, volley, wait_for};
+use crate::support::{Test, command, seed_duration, signal, volley, wait_for};
 
 /// `first` → `slow` (waits for `release`) → `last`, and `each` (three instances)
 /// beside `slow`.
@@ -32,9 +32,8 @@ fn project_with_history() -> Test {
     let test = Test::with_toml(WAITING);
     test.write("release", "");
     volley(&test, &["run", "--output", "quiet"]).code(0);
-    let conn = Connection::open(test.path(".volley/history.db")).expect("history");
-    conn.execute("UPDATE tasks SET duration_us = 40000000 WHERE name = 'slow'", []).expect("seed slow");
-    conn.execute("UPDATE tasks SET duration_us = 500000 WHERE name = 'last'", []).expect("seed last");
+    seed_duration(&test, "slow", 40_000);
+    seed_duration(&test, "last", 500);
     std::fs::remove_file(test.path("release")).expect("remove release");
     test
 }

@@ -211,3 +211,21 @@ pub fn volley(test: &Test, args: &[&str]) -> Run {
 pub fn command(test: &Test, args: &[&str]) -> Command {
     test.command_with(args)
 }
+
+/// Makes the recorded runs of task `name` in `test`'s history take `ms` each, in
+/// `tasks` and in the baseline the scheduler reads (`baselines`, rebuilt from `tasks`
+/// as the schema-5 migration does).
+pub fn seed_duration(test: &Test, name: &str, ms: i64) {
+    let conn = rusqlite::Connection::open(test.path(".volley/history.db")).expect("history");
+    conn.execute("UPDATE tasks SET duration_us = ?2 WHERE name = ?1", rusqlite::params![name, ms * 1000])
+        .expect("seed tasks");
+    conn.execute(
+        "UPDATE baselines SET recent = (
+             SELECT json_group_array(json_array(run_id, duration_us) ORDER BY id) FROM (
+                 SELECT run_id, duration_us, id FROM tasks
+                 WHERE name = ?1 AND status = 'succeeded' AND flaky = 0 ORDER BY id DESC LIMIT 11))
+         WHERE name = ?1",
+        [name],
+    )
+    .expect("seed baselines");
+}
