@@ -36,7 +36,7 @@ use super::group::signal_group;
 use super::pipe_reader::{PipeReader, receiver};
 use super::reap::{ExitWaiter, Reaped, reap};
 use super::request::{ExecEvent, SpawnRequest};
-use super::spawn::Spawner;
+use super::spawn::{Spawned, Spawner};
 use super::watchdog::{BATCH, WatchdogLink};
 
 /// How long output may still arrive after the leader exited.
@@ -108,7 +108,7 @@ impl LocalExecutor {
         let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
         let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
         let stdio = [self.dev_null.as_fd(), stdout_child.as_fd(), stderr_child.as_fd()];
-        let leader = self.spawner.spawn(&program, &argv, &env, &dir, stdio)?;
+        let Spawned { pid: leader, pidfd } = self.spawner.spawn(&program, &argv, &env, &dir, stdio)?;
         drop((stdout_child, stderr_child));
         let pgid = leader.as_raw_nonzero().get().unsigned_abs();
         {
@@ -120,7 +120,7 @@ impl LocalExecutor {
         let setup = (|| {
             let out = receiver(stdout)?;
             let err = receiver(stderr)?;
-            Ok::<_, io::Error>((out, err, ExitWaiter::new(leader)?))
+            Ok::<_, io::Error>((out, err, ExitWaiter::new(leader, pidfd)?))
         })();
         match setup {
             Ok((out, err, waiter)) => {

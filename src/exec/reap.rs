@@ -35,9 +35,12 @@ pub enum ExitWaiter {
 }
 
 impl ExitWaiter {
-    /// Must be called inside a tokio runtime (the pidfd is registered with it).
-    pub fn new(pid: Pid) -> io::Result<Self> {
-        if let Ok(fd) = rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+    /// Waits on `pidfd` if the spawn gave one, else opens one for `pid`. Must be
+    /// called inside a tokio runtime (the pidfd is registered with it).
+    pub fn new(pid: Pid, pidfd: Option<OwnedFd>) -> io::Result<Self> {
+        if let Some(fd) =
+            pidfd.map_or_else(|| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok(), Some)
+        {
             // SAFETY: the `OwnedFd` moves into the `AsyncFd`, which alone keeps it open
             // (it is never taken out) until the registration is dropped.
             if let Ok(fd) = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
@@ -133,7 +136,7 @@ mod tests {
             let child = Command::new("sh").args(["-c", "exit 5"]).process_group(0).spawn().expect("spawn");
             let pid = Pid::from_child(&child);
             let mut waiter =
-                if thread { ExitWaiter::thread(pid) } else { ExitWaiter::new(pid) }.expect("waiter");
+                if thread { ExitWaiter::thread(pid) } else { ExitWaiter::new(pid, None) }.expect("waiter");
             waiter.exited().await;
             // Exited but not reaped: the zombie still holds the pid.
             assert!(std::fs::metadata(format!("/proc/{}", child.id())).is_ok());

@@ -9,7 +9,11 @@
 //!
 //! The child gets its own process group, the given stdin, stdout and stderr, the
 //! working directory `dir`, an empty signal mask and `SIGPIPE` back at its default
-//! (volley ignores it, and an ignored signal stays ignored across `exec`). It shares
+//! (volley ignores it, and an ignored signal stays ignored across `exec`). Two system
+//! calls are spared on the path where volley waits for each child: the pidfd comes
+//! with the `clone` (`CLONE_PIDFD`) instead of a `pidfd_open` after it, and a child
+//! whose `dir` is volley's own working directory inherits it instead of calling
+//! `chdir` (volley never changes its working directory). It shares
 //! volley's memory until `execve`, so it runs only plain system calls on data
 //! prepared beforehand, with every signal blocked until the last step; `CLONE_VFORK`
 //! keeps the calling thread suspended until then, so a failure's errno can be left
@@ -18,7 +22,7 @@
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
@@ -41,16 +45,28 @@ const STACK_SIZE: usize = 64 * 1024;
 /// Starts processes from one thread at a time (`&mut self`), reusing one stack.
 pub struct Spawner {
     stack: Stack,
+    /// volley's working directory, which a child with that `dir` keeps without `chdir`.
+    cwd: Option<CString>,
+    /// Whether to ask `clone` for a pidfd; cleared when the kernel refuses (before 5.2).
+    clone_pidfd: bool,
+}
+
+/// A started child.
+pub struct Spawned {
+    /// Its pid, which is also its process group id.
+    pub pid: Pid,
+    /// A pidfd for it, when the kernel gave one with the `clone`.
+    pub pidfd: Option<OwnedFd>,
 }
 
 impl Spawner {
     pub fn new() -> io::Result<Spawner> {
-        Ok(Spawner { stack: Stack::new()? })
+        let cwd = std::env::current_dir().ok().and_then(|dir| c_string(dir.as_os_str()).ok());
+        Ok(Spawner { stack: Stack::new()?, cwd, clone_pidfd: true })
     }
 
     /// Runs `program` (a path) with `argv` (`argv[0]` included) in `dir`, with
-    /// `stdio` as its descriptors 0, 1 and 2; returns its pid, which is also its
-    /// process group id.
+    /// `stdio` as its descriptors 0, 1 and 2.
     pub fn spawn(
         &mut self,
         program: &Path,
@@ -58,7 +74,7 @@ impl Spawner {
         env: &Environment,
         dir: &Path,
         stdio: [BorrowedFd<'_>; 3],
-    ) -> io::Result<Pid> {
+    ) -> io::Result<Spawned> {
         if let Some(name) = env.unpassable() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -82,20 +98,26 @@ impl Spawner {
             program: program.as_ptr(),
             argv: argv_ptrs.as_ptr(),
             envp: envp.as_ptr(),
-            dir: dir.as_ptr(),
+            dir: if self.cwd.as_ref() == Some(&dir) { ptr::null() } else { dir.as_ptr() },
             stdio: [sources[0].raw(), sources[1].raw(), sources[2].raw()],
             default_action: default_action(),
             empty_mask: empty_mask(),
             error: AtomicI32::new(0),
         };
-        let pid = self.stack.run(&child)?;
+        let spawned = match self.stack.run(&child, self.clone_pidfd) {
+            Err(error) if self.clone_pidfd && error.raw_os_error() == Some(libc::EINVAL) => {
+                self.clone_pidfd = false;
+                self.stack.run(&child, false)?
+            }
+            started => started?,
+        };
         let error = child.error.load(Ordering::Acquire);
         if error != 0 {
             // It has exited: reap it so that no zombie is left.
-            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+            let _ = rustix::process::waitpid(Some(spawned.pid), rustix::process::WaitOptions::empty());
             return Err(io::Error::from_raw_os_error(error));
         }
-        Ok(pid)
+        Ok(spawned)
     }
 }
 
@@ -104,6 +126,7 @@ struct Child {
     program: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    /// Null: stay in volley's working directory.
     dir: *const libc::c_char,
     stdio: [libc::c_int; 3],
     default_action: libc::sigaction,
@@ -122,7 +145,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe {
         let ok = libc::setpgid(0, 0) == 0
             && (0..3).all(|target| libc::dup2(child.stdio[target as usize], target) == target)
-            && libc::chdir(child.dir) == 0
+            && (child.dir.is_null() || libc::chdir(child.dir) == 0)
             && CAUGHT.iter().all(|&signal| {
                 libc::sigaction(signal, &raw const child.default_action, ptr::null_mut()) == 0
             })
@@ -164,9 +187,14 @@ impl Stack {
         Ok(stack)
     }
 
-    /// Clones a child running [`child_main`] on this stack; returns once it has
-    /// called `execve` successfully or exited.
-    fn run(&mut self, child: &Child) -> io::Result<Pid> {
+    /// Clones a child running [`child_main`] on this stack, with a pidfd if
+    /// `with_pidfd`; returns once it has called `execve` successfully or exited.
+    fn run(&mut self, child: &Child, with_pidfd: bool) -> io::Result<Spawned> {
+        let mut pidfd: libc::c_int = -1;
+        let flags = libc::CLONE_VM
+            | libc::CLONE_VFORK
+            | libc::SIGCHLD
+            | if with_pidfd { libc::CLONE_PIDFD } else { 0 };
         // SAFETY: the stack top is inside our mapping and 16-byte aligned; `child`
         // outlives the call, which returns only after the child has left this stack.
         // All signals are blocked around `clone` so that no handler of volley's can
@@ -177,12 +205,10 @@ impl Stack {
             libc::sigfillset(all.as_mut_ptr());
             let mut previous = MaybeUninit::<libc::sigset_t>::uninit();
             libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
-            let pid = libc::clone(
-                child_main,
-                top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                ptr::from_ref(child).cast_mut().cast(),
-            );
+            // With `CLONE_PIDFD`, the kernel stores the pidfd (close-on-exec) where the
+            // parent's thread id would go.
+            let pid =
+                libc::clone(child_main, top, flags, ptr::from_ref(child).cast_mut().cast(), &raw mut pidfd);
             let error = io::Error::last_os_error();
             libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), ptr::null_mut());
             if pid < 0 {
@@ -190,7 +216,10 @@ impl Stack {
             }
             pid
         };
-        Pid::from_raw(pid).ok_or_else(|| io::Error::other("clone returned no pid"))
+        // SAFETY: a descriptor the kernel has just opened for us, owned by nobody else.
+        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+        let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("clone returned no pid"))?;
+        Ok(Spawned { pid, pidfd })
     }
 }
 
@@ -277,7 +306,7 @@ mod tests {
         let null = std::fs::File::open("/dev/null")?;
         let (out_read, out_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let stdio = [null.as_fd(), out_write.as_fd(), null.as_fd()];
-        let pid = Spawner::new()?.spawn(Path::new(program), argv, env, dir, stdio)?;
+        let pid = Spawner::new()?.spawn(Path::new(program), argv, env, dir, stdio)?.pid;
         drop(out_write);
         let mut out = String::new();
         std::fs::File::from(out_read).read_to_string(&mut out)?;
@@ -306,6 +335,34 @@ mod tests {
         let pwd = dir.path().canonicalize().expect("canonical");
         assert_eq!(out, format!("sh-as-typed|zero|one|{}\n", pwd.display()));
         assert_eq!(status, 7, "the child leads its own process group");
+    }
+
+    #[test]
+    fn a_child_in_volleys_own_directory_runs_there_too() {
+        let cwd = std::env::current_dir().expect("cwd");
+        let env = Environment::new([("PATH", "/usr/bin:/bin")]);
+        let (out, status) = run("/bin/sh", &["sh", "-c", "pwd -P"], &env, &cwd).expect("spawn");
+        assert_eq!(
+            (out.trim_end(), status),
+            (cwd.canonicalize().expect("canonical").to_str().expect("utf-8"), 0)
+        );
+    }
+
+    #[test]
+    fn the_clone_gives_a_pidfd_for_the_child() {
+        let null = std::fs::File::open("/dev/null").expect("null");
+        let stdio = [null.as_fd(), null.as_fd(), null.as_fd()];
+        let env = Environment::default();
+        let spawned = Spawner::new()
+            .expect("spawner")
+            .spawn(Path::new("/bin/sh"), &["sh", "-c", "exit 3"], &env, Path::new("/"), stdio)
+            .expect("spawn");
+        let pidfd = spawned.pidfd.expect("Linux 5.2 or later gives a pidfd with the clone");
+        let options = rustix::process::WaitIdOptions::EXITED;
+        let status = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), options)
+            .expect("waitid")
+            .expect("a status");
+        assert_eq!(status.exit_status(), Some(3));
     }
 
     #[test]
