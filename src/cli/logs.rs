@@ -1,18 +1,20 @@
 //! `volley logs [-f] [-n N] [NAME...]`: the services' output from their log files
 //! (`<state_dir>/logs/services/`), tagged `name | line` like `volley run`; `-f`
 //! keeps printing lines as the supervisor appends them, across rotations. With
-//! `--run RUN`, the task logs of a recorded run instead.
+//! `--run RUN`, the task logs of a recorded run instead. Lines a log's marks say came
+//! from stderr are marked as `volley run` marks them.
 
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use volley_core::event::Stream;
 use volley_core::model::Project;
 
 use super::args::{Cli, LogsArgs};
 use super::{CliError, color_choice, exit, project, up};
+use crate::logs::{marks_path, parse_marks, split_by_stream};
 use crate::record;
 use crate::service::log_path;
 use crate::ui::{self, Prefixer};
@@ -27,6 +29,9 @@ struct Followed {
     offset: u64,
     /// A partial last line, kept until its newline arrives.
     pending: Vec<u8>,
+    /// Bytes of the marks file read so far, and the stderr ranges read from it.
+    marks_offset: u64,
+    marks: Vec<Range<u64>>,
 }
 
 pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
@@ -46,18 +51,12 @@ pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
     let mut out = Vec::new();
     let mut followed = Vec::new();
     for (name, older, current) in sources {
-        let mut text = Vec::new();
-        for path in older {
-            text.extend(std::fs::read(path).unwrap_or_default());
-        }
-        let now = std::fs::read(&current).unwrap_or_default();
-        let offset = now.len() as u64;
-        text.extend(now);
+        let (text, marks, follow) = read_source(name, &older, current);
         let tail = last_lines(&text, args.lines);
-        if !tail.is_empty() {
-            prefixer.format(&name, Stream::Stdout, tail, &mut out);
+        for (stream, lines) in split_by_stream(tail, (text.len() - tail.len()) as u64, &marks) {
+            prefixer.format(&follow.name, stream, lines, &mut out);
         }
-        followed.push(Followed { name, path: current, offset, pending: Vec::new() });
+        followed.push(follow);
     }
     if !write_out(&out) {
         return Ok(exit::SUCCESS);
@@ -69,9 +68,9 @@ pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
         std::thread::sleep(FOLLOW_EVERY);
         let mut out = Vec::new();
         for f in &mut followed {
-            let lines = f.read_new();
-            if !lines.is_empty() {
-                prefixer.format(&f.name, Stream::Stdout, &lines, &mut out);
+            let (start, lines) = f.read_new();
+            for (stream, run) in split_by_stream(&lines, start, &f.marks) {
+                prefixer.format(&f.name, stream, run, &mut out);
             }
         }
         if !out.is_empty() && !write_out(&out) {
@@ -142,6 +141,40 @@ fn run_sources(state_dir: &Path, run: &str, names: &[String]) -> Result<Vec<Sour
     Ok(sources)
 }
 
+/// Reads a source's files, oldest first, each before its marks: their text one after
+/// the other, the stderr ranges in it, and where following picks up.
+fn read_source(name: Arc<str>, older: &[PathBuf], current: PathBuf) -> (Vec<u8>, Vec<Range<u64>>, Followed) {
+    let mut text = Vec::new();
+    let mut marks = Vec::new();
+    let (mut current_base, mut marks_offset) = (0, 0);
+    for path in older.iter().chain([&current]) {
+        current_base = text.len() as u64;
+        text.extend(std::fs::read(path).unwrap_or_default());
+        let (ranges, read) = whole_marks(&std::fs::read(marks_path(path)).unwrap_or_default());
+        marks_offset = read;
+        marks.extend(ranges.into_iter().map(|r| r.start + current_base..r.end + current_base));
+    }
+    let in_current = marks
+        .iter()
+        .filter(|r| r.end > current_base)
+        .map(|r| r.start.saturating_sub(current_base)..r.end - current_base);
+    let follow = Followed {
+        name,
+        offset: text.len() as u64 - current_base,
+        path: current,
+        pending: Vec::new(),
+        marks_offset,
+        marks: in_current.collect(),
+    };
+    (text, marks, follow)
+}
+
+/// The marks in the complete lines of `bytes`, and how many bytes those lines take.
+fn whole_marks(bytes: &[u8]) -> (Vec<Range<u64>>, u64) {
+    let whole = memchr::memrchr(b'\n', bytes).map_or(0, |at| at + 1);
+    (parse_marks(&bytes[..whole]), whole as u64)
+}
+
 /// Writes to stdout; false once stdout is closed (`volley logs -f | head`).
 fn write_out(bytes: &[u8]) -> bool {
     let mut stdout = std::io::stdout().lock();
@@ -161,30 +194,54 @@ fn last_lines(text: &[u8], n: usize) -> &[u8] {
 }
 
 impl Followed {
-    /// Complete new lines since the last call. A file shorter than what was read
-    /// has been rotated: the new one is read from its start.
-    fn read_new(&mut self) -> Vec<u8> {
-        let Ok(mut file) = std::fs::File::open(&self.path) else { return Vec::new() };
+    /// Complete new lines since the last call, with the offset in the file where they
+    /// start. A file shorter than what was read has been rotated: the new one is read
+    /// from its start. The marks are read after the lines, so that every stderr line
+    /// read has its mark (the writer marks first).
+    fn read_new(&mut self) -> (u64, Vec<u8>) {
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return (self.offset, Vec::new()) };
         let len = file.metadata().map_or(0, |m| m.len());
         if len < self.offset {
             self.offset = 0;
+            self.pending.clear();
+            self.marks_offset = 0;
+            self.marks.clear();
         }
         if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return Vec::new();
+            return (self.offset, Vec::new());
         }
         let mut fresh = Vec::new();
         if file.take(len - self.offset).read_to_end(&mut fresh).is_err() {
-            return Vec::new();
+            return (self.offset, Vec::new());
         }
         self.offset += fresh.len() as u64;
         self.pending.extend(fresh);
+        self.read_new_marks();
+        let start = self.offset - self.pending.len() as u64;
+        // Marks of lines already shown are not needed again.
+        self.marks.retain(|r| r.end > start);
         match memchr::memrchr(b'\n', &self.pending) {
             Some(at) => {
                 let rest = self.pending.split_off(at + 1);
-                std::mem::replace(&mut self.pending, rest)
+                (start, std::mem::replace(&mut self.pending, rest))
             }
-            None => Vec::new(),
+            None => (start, Vec::new()),
         }
+    }
+
+    /// Adds the marks written since the last call (whole lines only).
+    fn read_new_marks(&mut self) {
+        let Ok(mut file) = std::fs::File::open(marks_path(&self.path)) else { return };
+        if file.seek(SeekFrom::Start(self.marks_offset)).is_err() {
+            return;
+        }
+        let mut fresh = Vec::new();
+        if file.read_to_end(&mut fresh).is_err() {
+            return;
+        }
+        let (ranges, read) = whole_marks(&fresh);
+        self.marks_offset += read;
+        self.marks.extend(ranges);
     }
 }
 

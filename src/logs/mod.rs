@@ -5,7 +5,9 @@
 //! stderr and never fails the run.
 
 mod file_name;
+mod stderr_marks;
 mod writer;
 
 pub use file_name::{file_name, log_path};
+pub use stderr_marks::{MarksWriter, marks_path, parse_marks, read_marks, split_by_stream};
 pub use writer::LogWriter;

@@ -9,6 +9,9 @@
 //! `finish()`. Files are opened when a task starts and closed when it finishes, so a
 //! fan-out of thousands never holds more files open than there are running instances.
 //!
+//! Which lines came from stderr is kept beside the log, in `<name>.log.stderr`
+//! (`stderr_marks`), created at the first stderr line, for `volley logs` to mark them.
+//!
 //! The run's directory is created on first use. Any I/O error prints one warning for
 //! the whole run and that log (or all logs, if the directory cannot be made) stops;
 //! the run is never failed by its logs.
@@ -19,10 +22,21 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use volley_core::event::{Event, EventSink, TaskKey};
+use volley_core::event::{Event, EventSink, Stream, TaskKey};
 use volley_core::graph::UnitId;
 
 use super::file_name::log_path;
+use super::stderr_marks::MarksWriter;
+
+/// One task's open log.
+struct TaskLog {
+    file: BufWriter<File>,
+    /// Bytes written so far: where the next batch lands.
+    written: u64,
+    /// Opened at the first stderr batch; `None` again after a failure to write marks.
+    marks: Option<MarksWriter>,
+    marks_failed: bool,
+}
 
 pub struct LogWriter {
     dir: PathBuf,
@@ -31,7 +45,7 @@ pub struct LogWriter {
     disabled: bool,
     warned: bool,
     /// `None`: this task's log failed and is not retried.
-    files: HashMap<TaskKey, Option<BufWriter<File>>>,
+    files: HashMap<TaskKey, Option<TaskLog>>,
     fan_out: HashMap<UnitId, Arc<str>>,
 }
 
@@ -67,7 +81,7 @@ impl LogWriter {
     }
 
     /// The open log of `key`, opening it (and the directory) on first use.
-    fn file(&mut self, key: TaskKey, name: &str) -> Option<&mut BufWriter<File>> {
+    fn file(&mut self, key: TaskKey, name: &str) -> Option<&mut TaskLog> {
         if self.disabled {
             return None;
         }
@@ -83,7 +97,12 @@ impl LogWriter {
             }
             let path = self.path_for(name);
             let file = match File::create(&path) {
-                Ok(file) => Some(BufWriter::with_capacity(64 << 10, file)),
+                Ok(file) => Some(TaskLog {
+                    file: BufWriter::with_capacity(64 << 10, file),
+                    written: 0,
+                    marks: None,
+                    marks_failed: false,
+                }),
                 Err(error) => {
                     self.warn("create the log file", &path, &error);
                     None
@@ -94,18 +113,24 @@ impl LogWriter {
         self.files.get_mut(&key).and_then(Option::as_mut)
     }
 
-    fn write(&mut self, key: TaskKey, name: &str, bytes: &[u8]) {
-        let Some(file) = self.file(key, name) else { return };
-        if let Err(error) = file.write_all(bytes) {
+    fn write(&mut self, key: TaskKey, name: &str, stream: Stream, bytes: &[u8]) {
+        let path = self.path_for(name);
+        let Some(log) = self.file(key, name) else { return };
+        let marked =
+            if stream == Stream::Stderr && !log.marks_failed { log.mark(&path, bytes.len()) } else { Ok(()) };
+        let written = log.file.write_all(bytes);
+        log.written += bytes.len() as u64;
+        if let Err(error) = written {
             self.files.insert(key, None);
-            let path = self.path_for(name);
             self.warn("write the log file", &path, &error);
+        } else if let Err(error) = marked {
+            self.warn("mark the stderr lines of", &path, &error);
         }
     }
 
     fn close(&mut self, key: TaskKey, name: &str) {
-        if let Some(Some(mut file)) = self.files.remove(&key)
-            && let Err(error) = file.flush()
+        if let Some(Some(mut log)) = self.files.remove(&key)
+            && let Err(error) = log.file.flush()
         {
             let path = self.path_for(name);
             self.warn("write the log file", &path, &error);
@@ -114,8 +139,8 @@ impl LogWriter {
 
     fn flush_all(&mut self) {
         let mut failed = None;
-        for file in self.files.values_mut().flatten() {
-            if let Err(error) = file.flush() {
+        for log in self.files.values_mut().flatten() {
+            if let Err(error) = log.file.flush() {
                 failed = Some(error);
             }
         }
@@ -130,6 +155,25 @@ impl LogWriter {
     }
 }
 
+impl TaskLog {
+    /// Marks the next `len` bytes as stderr; after a failure, marks stop for this log.
+    fn mark(&mut self, path: &Path, len: usize) -> io::Result<()> {
+        let result = match &mut self.marks {
+            Some(marks) => marks.mark(self.written, len),
+            None => MarksWriter::open(path, true).and_then(|mut marks| {
+                marks.mark(self.written, len)?;
+                self.marks = Some(marks);
+                Ok(())
+            }),
+        };
+        if result.is_err() {
+            self.marks = None;
+            self.marks_failed = true;
+        }
+        result
+    }
+}
+
 impl EventSink for LogWriter {
     fn event(&mut self, event: &Event) {
         match event {
@@ -139,9 +183,9 @@ impl EventSink for LogWriter {
             // Files are created on first output: a fan-out of 100 000 silent items
             // must not leave 100 000 empty files behind.
             Event::AttemptStarted { key, name, attempt, .. } if *attempt > 1 => {
-                self.write(*key, name, format!("── attempt {attempt} ──\n").as_bytes());
+                self.write(*key, name, Stream::Stdout, format!("── attempt {attempt} ──\n").as_bytes());
             }
-            Event::Output { key, name, lines, .. } => self.write(*key, name, &lines.0),
+            Event::Output { key, name, stream, lines, .. } => self.write(*key, name, *stream, &lines.0),
             Event::TaskFinished { key, name, .. } if !self.is_fan_out_task(*key, name) => {
                 self.close(*key, name);
             }
@@ -233,6 +277,11 @@ mod tests {
         logs.finish();
         let text = std::fs::read(logs.path_for("fetch")).expect("log file");
         assert_eq!(text, b"downloading\nreset \xff\n\xe2\x94\x80\xe2\x94\x80 attempt 2 \xe2\x94\x80\xe2\x94\x80\ndownloading\ndone\n");
+        assert_eq!(
+            super::super::read_marks(&logs.path_for("fetch")),
+            vec![12..20],
+            "the stderr line is marked"
+        );
         assert_eq!(logs.path_for("fetch"), run_dir.join("fetch.log"));
     }
 
@@ -249,6 +298,8 @@ mod tests {
         logs.event(&finished(0, "up"));
         logs.finish();
         assert_eq!(std::fs::read_to_string(logs.path_for("up[a]")).expect("a"), "up[a]\n");
+        let marks = super::super::marks_path(&logs.path_for("up[a]"));
+        assert!(!marks.exists(), "no stderr, no marks file");
         assert_eq!(std::fs::read_to_string(logs.path_for("up[b/c]")).expect("b/c"), "up[b/c]\n");
     }
 

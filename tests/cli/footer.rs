@@ -12,7 +12,7 @@ fn footer_shows_usual_durations_and_the_time_left() {
         return;
     }
     // `slow` waits for a file the test creates, so the footer can be read at leisure.
-    let toml = "[tasks.slow]\nrun = \"while [ ! -f release ]; do sleep 0.02; done\"\n\
+    let toml = "[tasks.slow]\nrun = \"i=0; while [ ! -f release ] && [ $i -lt 1500 ]; do i=$((i+1)); sleep 0.02; done\"\n\
                 [tasks.after]\nrun = \"true\"\ndeps = [\"slow\"]\n";
     let test = Test::with_toml(toml);
     test.write("release", "");

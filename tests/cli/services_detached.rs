@@ -79,7 +79,7 @@ fn detached_up_status_logs_restart_and_down_round_trip() {
         .stdout_has("ready")
         .stdout_has("no run in progress");
 
-    volley(&test, &["logs", "app"]).code(0).stdout_has("app | app up");
+    volley(&test, &["logs", "app"]).code(0).stdout_has("app | app up").stdout_has("app ! app warming");
 
     let old_app = services["app"]["pid"].as_i64().expect("pid") as i32;
     volley(&test, &["restart", "app"]).code(0).stdout_has("app ready");
@@ -233,4 +233,42 @@ fn a_service_under_a_waiting_shell_still_gets_its_graceful_stop() {
     down.code(0);
     assert_eq!(count(&events(&test), "slow", "stopped"), 1, "it finished its own shutdown: {}", down.stdout);
     assert!(!down.stdout.contains("killed"), "{}", down.stdout);
+}
+
+#[test]
+fn logs_follow_marks_the_stderr_lines_that_arrive() {
+    // A shell loop as the service: the stop signal goes to the shell's current child
+    // only (see `service::stop_target`), so the short stop timeout ends it.
+    let toml = "[services.chatty]\nrun = \"i=0; while true; do i=$((i+1)); echo out $i; echo err $i >&2; \
+                sleep 0.05; done\"\nready = { log = \"out 1\" }\nstop_timeout = \"200ms\"\n";
+    let test = Test::with_toml(toml);
+    let _cleanup = Cleanup(&test);
+    volley(&test, &["up", "-d"]).code(0);
+    let mut follow = crate::support::command(&test, &["logs", "-f", "-n", "0", "chatty"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("logs -f");
+    let stdout = follow.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().map_while(Result::ok).take(6).collect::<Vec<String>>()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let lines = reader.join().expect("reader");
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    for line in &lines {
+        let number = line.rsplit(' ').next().expect("a number");
+        let expected = if line.contains(" err ") {
+            format!("chatty ! err {number}")
+        } else {
+            format!("chatty | out {number}")
+        };
+        assert_eq!(line, &expected, "{lines:?}");
+    }
+    assert!(lines.iter().any(|l| l.contains(" ! ")) && lines.iter().any(|l| l.contains(" | ")), "{lines:?}");
 }

@@ -56,3 +56,26 @@ fn logs_of_a_recorded_run_are_shown_tagged() {
     only.code(0).stdout_has("lint | linted").stdout_lacks("build");
     volley(&test, &["logs", "--run", "7"]).code(2).stderr_has("no run `7`");
 }
+
+#[test]
+fn logs_mark_stderr_lines_as_run_does() {
+    let test = Test::with_toml(
+        "[tasks.mixed]\nrun = \"echo out one; echo err one >&2; sleep 0.1; echo out two; echo err two >&2\"\n",
+    );
+    let run = volley(&test, &["run"]);
+    run.code(0).stdout_has("mixed ! err one").stdout_has("mixed | out two");
+    let logs = volley(&test, &["logs", "--run", "last"]);
+    logs.code(0);
+    let lines: Vec<&str> = logs.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["mixed | out one", "mixed ! err one", "mixed | out two", "mixed ! err two"],
+        "{}",
+        logs.stdout
+    );
+    // The log file itself holds the raw output, as `cmd > file 2>&1` would.
+    let dir =
+        std::fs::read_dir(test.path(".volley/logs")).expect("logs").next().expect("run").expect("entry");
+    let raw = std::fs::read_to_string(dir.path().join("mixed.log")).expect("log");
+    assert_eq!(raw, "out one\nerr one\nout two\nerr two\n");
+}

@@ -10,13 +10,13 @@ use rusqlite::Connection;
 
 use crate::support::{Test, command, seed_duration, signal, volley, wait_for};
 
-/// `first` → `slow` (waits for `release`) → `last`, and `each` (three instances)
+/// `first` → `slow` (waits for `release`, at most ~30 s so that a failed test leaves nothing running) → `last`, and `each` (three instances)
 /// beside `slow`.
 const WAITING: &str = r#"
 [tasks.first]
 run = "true"
 [tasks.slow]
-run = "while [ ! -f release ]; do sleep 0.02; done"
+run = "i=0; while [ ! -f release ] && [ $i -lt 1500 ]; do i=$((i+1)); sleep 0.02; done"
 deps = ["first"]
 [tasks.each]
 for_each = { items = ["a", "b", "c"] }

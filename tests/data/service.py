@@ -35,6 +35,7 @@ def main():
                 f.write(f"{time.time():.6f} {a.name} {what}\n")
 
     note("started")
+    print(f"{a.name} warming", file=sys.stderr, flush=True)
     if a.pid_file:
         with open(a.pid_file, "a") as f:
             f.write(f"{os.getpid()}\n")

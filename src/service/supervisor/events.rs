@@ -20,7 +20,7 @@ impl Supervisor {
             ExecEvent::Output { key, stream, lines } => {
                 let i = key.unit.index();
                 let Some(live) = self.live.get_mut(i) else { return };
-                if let Err(e) = live.log.write(&lines.0) {
+                if let Err(e) = live.log.write(stream, &lines.0) {
                     eprintln!("warning: cannot write {}: {e}", live.log.path().display());
                 }
                 for line in lines.iter() {
