@@ -7,9 +7,16 @@
 //! service's own graceful shutdown short. So while the leader is still our shell,
 //! the stop signal goes to the shell's children — the commands of `run` — and the
 //! shell exits when they have; otherwise it goes to the whole group, as for tasks.
-//! Either way the whole group gets SIGKILL after `stop_timeout`.
+//! A shell that outlives the children it was waiting for (a `while` loop in `run`,
+//! which starts the next command instead of exiting) gets the stop signal too, with
+//! its whole group, [`SHELL_GRACE`] after they are gone. Either way the whole group
+//! gets SIGKILL after `stop_timeout`.
 
 use std::path::Path;
+use std::time::Duration;
+
+/// How long a waiting shell may take to exit after the children it waited for have.
+pub const SHELL_GRACE: Duration = Duration::from_millis(100);
 
 /// The pids to signal individually, or empty to signal the whole group.
 pub fn wrapper_children(leader: u32, shell: &Path) -> Vec<u32> {
@@ -24,6 +31,14 @@ pub fn wrapper_children(leader: u32, shell: &Path) -> Vec<u32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
+}
+
+/// Whether any of `children` is still a child of `leader` (a child stays listed until
+/// the shell has reaped it).
+pub fn any_still_running(leader: u32, children: &[u32]) -> bool {
+    let listed =
+        std::fs::read_to_string(format!("/proc/{leader}/task/{leader}/children")).unwrap_or_default();
+    listed.split_whitespace().filter_map(|p| p.parse::<u32>().ok()).any(|p| children.contains(&p))
 }
 
 /// Sends `signal` to one process; a process that is gone already is no error.

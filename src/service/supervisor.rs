@@ -99,6 +99,11 @@ pub(super) enum Note {
         service: usize,
         attempt: u32,
     },
+    /// The shell a stop signal went around has outlived the children that got it.
+    ShellOutlived {
+        service: usize,
+        attempt: u32,
+    },
 }
 
 struct Live {

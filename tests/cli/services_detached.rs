@@ -237,10 +237,8 @@ fn a_service_under_a_waiting_shell_still_gets_its_graceful_stop() {
 
 #[test]
 fn logs_follow_marks_the_stderr_lines_that_arrive() {
-    // A shell loop as the service: the stop signal goes to the shell's current child
-    // only (see `service::stop_target`), so the short stop timeout ends it.
     let toml = "[services.chatty]\nrun = \"i=0; while true; do i=$((i+1)); echo out $i; echo err $i >&2; \
-                sleep 0.05; done\"\nready = { log = \"out 1\" }\nstop_timeout = \"200ms\"\n";
+                sleep 0.05; done\"\nready = { log = \"out 1\" }\n";
     let test = Test::with_toml(toml);
     let _cleanup = Cleanup(&test);
     volley(&test, &["up", "-d"]).code(0);
@@ -271,4 +269,19 @@ fn logs_follow_marks_the_stderr_lines_that_arrive() {
         assert_eq!(line, &expected, "{lines:?}");
     }
     assert!(lines.iter().any(|l| l.contains(" ! ")) && lines.iter().any(|l| l.contains(" | ")), "{lines:?}");
+}
+
+#[test]
+fn a_service_written_as_a_shell_loop_stops_on_its_stop_signal() {
+    // The stop signal goes to what the shell runs (here one `sleep` of many), so that a
+    // command under a waiting shell shuts down gracefully; a shell that outlives it
+    // gets the signal too instead of waiting for the stop timeout's SIGKILL.
+    let test = Test::with_toml(
+        "[services.loop]\nrun = \"while true; do sleep 0.05; done\"\nstop_timeout = \"20s\"\n",
+    );
+    let _cleanup = Cleanup(&test);
+    volley(&test, &["up", "-d"]).code(0);
+    let started = std::time::Instant::now();
+    volley(&test, &["down"]).code(0).stdout_has("loop stopped in").stdout_lacks("killed");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }

@@ -90,14 +90,24 @@ impl Supervisor {
         let signal = signal_number(live.spec.stop_signal);
         let children =
             live.pid.map(|pid| stop_target::wrapper_children(pid, &self.shell)).unwrap_or_default();
+        let attempt = live.attempt;
         if children.is_empty() {
             self.exec.signal(key, signal);
         } else {
-            for child in children {
+            for &child in &children {
                 stop_target::signal_process(child, signal);
             }
+            if let Some(leader) = live.pid {
+                let tx = self.notes_tx.clone();
+                tokio::spawn(async move {
+                    while stop_target::any_still_running(leader, &children) {
+                        tokio::time::sleep(stop_target::SHELL_GRACE / 2).await;
+                    }
+                    tokio::time::sleep(stop_target::SHELL_GRACE).await;
+                    let _ = tx.send(Note::ShellOutlived { service: i, attempt });
+                });
+            }
         }
-        let attempt = live.attempt;
         let timeout = live.spec.stop_timeout.unwrap_or(Duration::ZERO);
         let tx = self.notes_tx.clone();
         tokio::spawn(async move {

@@ -11,7 +11,7 @@ use super::super::pids;
 use super::super::probe::ProbeResult;
 use super::super::probing;
 use super::super::socket::StopReport;
-use super::{Note, RECENT_LINES, Supervisor, micros};
+use super::{Note, RECENT_LINES, Supervisor, micros, signal_number};
 use crate::exec::ExecEvent;
 
 impl Supervisor {
@@ -153,6 +153,13 @@ impl Supervisor {
             Note::RestartDue { service } => {
                 let actions = self.board.restart_due(service);
                 self.apply(actions);
+            }
+            Note::ShellOutlived { service, attempt } => {
+                let live = &self.live[service];
+                if live.attempt == attempt && live.pid.is_some() {
+                    let key = self.key(service);
+                    self.exec.signal(key, signal_number(live.spec.stop_signal));
+                }
             }
             Note::KillDue { service, attempt } => {
                 if self.live[service].attempt == attempt && self.live[service].pid.is_some() {
