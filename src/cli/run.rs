@@ -161,7 +161,11 @@ fn sinks(
             TerminalOptions { mode, color, footer, summary: true },
             Some(Arc::clone(backlog)),
         ));
-        sinks.push(if keep_order { Box::new(ui::KeepOrder::new(terminal)) } else { terminal });
+        sinks.push(if keep_order {
+            Box::new(ui::KeepOrder::new(terminal, Some(Arc::clone(backlog))))
+        } else {
+            terminal
+        });
     }
     sinks.push(Box::new(crate::logs::LogWriter::new(log_dir.to_path_buf())));
     if let Some(path) = &output.events {

@@ -279,3 +279,41 @@ fn keep_order_holds_big_output_in_a_file_not_in_memory() {
     assert_eq!(printed.lines().filter(|l| l.ends_with(LINE)).count(), LINES, "held output lost or broken");
     assert!(peak_kb < 56 * 1024, "volley peaked at {peak_kb} KiB holding 62 MB for --keep-order");
 }
+
+/// What `--keep-order` releases from its file goes to a stalled reader only as fast
+/// as that reader takes it: volley does not read the file back into memory at once.
+#[test]
+fn keep_order_releases_held_output_at_the_pace_of_a_stalled_reader() {
+    const LINE: &str = "0123456789abcdefghij0123456789abcdefghij";
+    const LINES: usize = 1_500_000;
+    let command =
+        format!("if [ {{}} = 0 ]; then sleep 1; echo zero-done; else yes {LINE} | head -n {LINES}; fi");
+    let test = Test::new().args(&[
+        "exec",
+        "-j",
+        "2",
+        "--keep-order",
+        "--output",
+        "prefixed",
+        &command,
+        ":::",
+        "0",
+        "1",
+    ]);
+    let mut volley = test.command().stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+    // 62 MB held while instance 0 sleeps, released after a second to a reader that
+    // reads nothing for three.
+    let mut peak_kb = 0;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        peak_kb = peak_kb.max(peak_rss_kib(volley.id()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut volley.stdout.take().expect("stdout"), &mut out).expect("read");
+    assert!(volley.wait().expect("wait").success(), "volley failed");
+    let first_held = out.find(LINE).expect("instance 1's output");
+    assert!(out.find("zero-done").is_some_and(|at| at < first_held), "instance 0 came first");
+    assert_eq!(out.lines().filter(|l| l.ends_with(LINE)).count(), LINES, "held output lost or broken");
+    assert!(peak_kb < 56 * 1024, "volley peaked at {peak_kb} KiB releasing 62 MB to a stalled reader");
+}
