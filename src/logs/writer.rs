@@ -30,6 +30,7 @@ use super::stderr_marks::MarksWriter;
 
 /// One task's open log.
 struct TaskLog {
+    path: PathBuf,
     file: BufWriter<File>,
     /// Bytes written so far: where the next batch lands.
     written: u64,
@@ -98,6 +99,7 @@ impl LogWriter {
             let path = self.path_for(name);
             let file = match File::create(&path) {
                 Ok(file) => Some(TaskLog {
+                    path,
                     file: BufWriter::with_capacity(64 << 10, file),
                     written: 0,
                     marks: None,
@@ -114,16 +116,17 @@ impl LogWriter {
     }
 
     fn write(&mut self, key: TaskKey, name: &str, stream: Stream, bytes: &[u8]) {
-        let path = self.path_for(name);
         let Some(log) = self.file(key, name) else { return };
         let marked =
-            if stream == Stream::Stderr && !log.marks_failed { log.mark(&path, bytes.len()) } else { Ok(()) };
+            if stream == Stream::Stderr && !log.marks_failed { log.mark(bytes.len()) } else { Ok(()) };
         let written = log.file.write_all(bytes);
         log.written += bytes.len() as u64;
         if let Err(error) = written {
             self.files.insert(key, None);
+            let path = self.path_for(name);
             self.warn("write the log file", &path, &error);
         } else if let Err(error) = marked {
+            let path = self.path_for(name);
             self.warn("mark the stderr lines of", &path, &error);
         }
     }
@@ -157,10 +160,10 @@ impl LogWriter {
 
 impl TaskLog {
     /// Marks the next `len` bytes as stderr; after a failure, marks stop for this log.
-    fn mark(&mut self, path: &Path, len: usize) -> io::Result<()> {
+    fn mark(&mut self, len: usize) -> io::Result<()> {
         let result = match &mut self.marks {
             Some(marks) => marks.mark(self.written, len),
-            None => MarksWriter::open(path, true).and_then(|mut marks| {
+            None => MarksWriter::open(&self.path, true).and_then(|mut marks| {
                 marks.mark(self.written, len)?;
                 self.marks = Some(marks);
                 Ok(())
