@@ -9,6 +9,7 @@ mod exec;
 mod history;
 mod list;
 mod logs;
+mod panic;
 mod plan;
 mod plan_graph;
 mod project;
@@ -33,6 +34,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const INTERRUPTED: i32 = 130;
+    /// A bug in volley (a panic), after which it stops everything.
+    pub const INTERNAL_ERROR: i32 = super::panic::INTERNAL_ERROR;
 }
 
 /// Something volley itself could not do, as opposed to a task failing.
@@ -85,6 +88,7 @@ impl CliError {
 
 /// Runs volley with the process's arguments and returns the exit status.
 pub fn main() -> i32 {
+    panic::end_on_panic();
     let cli = match Cli::try_parse_from(logs::follow_flag(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(error) => {
