@@ -45,6 +45,9 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
         shell: Settings::DEFAULT_SHELL.iter().map(|s| (*s).to_string()).collect(),
         kill_timeout: Settings::DEFAULT_KILL_TIMEOUT,
         state_dir,
+        // `exec` reads no file, so it cannot know the project's `keep_logs`: it
+        // removes nothing, and the next `volley run` prunes.
+        keep_logs: None,
         monitor,
         halt_now: args.halt == Halt::Now,
         keep_order: args.keep_order,

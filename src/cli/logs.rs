@@ -38,7 +38,7 @@ pub fn logs(cli: &Cli, args: &LogsArgs) -> Result<i32, CliError> {
     let color_err = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
     let project = project::load(cli.file.as_deref(), color_err)?;
     let sources = if let Some(run) = &args.run {
-        run_sources(&project.settings.state_dir, run, &args.names)?
+        run_sources(&project.settings.state_dir, run, &args.names, project.settings.keep_logs)?
     } else {
         up::check_names(&project, &args.names)?;
         service_sources(&project, &args.names)
@@ -101,7 +101,12 @@ fn service_sources(project: &Project, names: &[String]) -> Vec<Source> {
 
 /// The task logs of a recorded run: `RUN` is an id, `last`, `-N` or a run id
 /// string (the log directory's name).
-fn run_sources(state_dir: &Path, run: &str, names: &[String]) -> Result<Vec<Source>, CliError> {
+fn run_sources(
+    state_dir: &Path,
+    run: &str,
+    names: &[String],
+    keep_logs: usize,
+) -> Result<Vec<Source>, CliError> {
     let logs = state_dir.join("logs");
     let key = if logs.join(run).is_dir() && !run.is_empty() && !run.contains('/') {
         run.to_owned()
@@ -136,7 +141,12 @@ fn run_sources(state_dir: &Path, run: &str, names: &[String]) -> Result<Vec<Sour
     };
     sources.sort_by(|a, b| a.0.cmp(&b.0));
     if sources.is_empty() && !dir.is_dir() {
-        return Err(CliError::usage(format!("run `{key}` has no logs in {}", logs.display())));
+        return Err(CliError::usage(format!("run `{key}` has no logs in {}", logs.display())).with_help(
+            format!(
+                "a run without output has none, and only the last {keep_logs} runs keep theirs \
+                 (`keep_logs` in `[settings]`)"
+            ),
+        ));
     }
     Ok(sources)
 }

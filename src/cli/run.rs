@@ -42,6 +42,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
         shell: project.settings.shell.clone(),
         kill_timeout: project.settings.kill_timeout,
         state_dir: project.settings.state_dir.clone(),
+        keep_logs: Some(project.settings.keep_logs),
         halt_now: false,
         keep_order: false,
         monitor: MonitorOptions {
@@ -82,6 +83,8 @@ pub(super) struct DriveSettings {
     pub shell: Vec<String>,
     pub kill_timeout: Duration,
     pub state_dir: std::path::PathBuf,
+    /// How many runs keep their task logs, this one included; `None`: all.
+    pub keep_logs: Option<usize>,
     pub halt_now: bool,
     pub keep_order: bool,
     /// Sampling and alerts; `VOLLEY_SAMPLE_INTERVAL` overrides the interval.
@@ -110,7 +113,8 @@ pub(super) fn drive(
     let run_id = new_run_id();
     let log_dir = settings.state_dir.join("logs").join(&run_id);
     let backlog = Arc::new(OutputBacklog::new(OUTPUT_BACKLOG_LIMIT));
-    let mut sinks = sinks(cli, output, &log_dir, settings.keep_order, &backlog)?;
+    let logs = crate::logs::LogWriter::new(log_dir.clone(), settings.keep_logs);
+    let mut sinks = sinks(cli, output, logs, settings.keep_order, &backlog)?;
     sinks.push(Box::new(match history {
         Some(history) => record::Recorder::start_with(history),
         None => record::Recorder::start(settings.state_dir.clone()),
@@ -142,7 +146,7 @@ pub(super) fn drive(
 fn sinks(
     cli: &Cli,
     output: &OutputArgs,
-    log_dir: &std::path::Path,
+    logs: crate::logs::LogWriter,
     keep_order: bool,
     backlog: &Arc<OutputBacklog>,
 ) -> Result<Vec<Box<dyn EventSink>>, CliError> {
@@ -167,7 +171,7 @@ fn sinks(
             terminal
         });
     }
-    sinks.push(Box::new(crate::logs::LogWriter::new(log_dir.to_path_buf())));
+    sinks.push(Box::new(logs));
     if let Some(path) = &output.events {
         let writer = EventsWriter::open(path)
             .map_err(|e| CliError::usage(format!("cannot write events to {}: {e}", path.display())))?;

@@ -5,6 +5,7 @@
 //! stderr and never fails the run.
 
 mod file_name;
+mod retention;
 mod stderr_marks;
 mod writer;
 

@@ -12,6 +12,9 @@
 //! Which lines came from stderr is kept beside the log, in `<name>.log.stderr`
 //! (`stderr_marks`), created at the first stderr line, for `volley logs` to mark them.
 //!
+//! At its start the writer removes the logs of runs older than the last `keep`
+//! (`retention`), on a thread of its own that `finish()` waits for.
+//!
 //! The run's directory is created on first use. Any I/O error prints one warning for
 //! the whole run and that log (or all logs, if the directory cannot be made) stops;
 //! the run is never failed by its logs.
@@ -26,6 +29,7 @@ use volley_core::event::{Event, EventSink, Stream, TaskKey};
 use volley_core::graph::UnitId;
 
 use super::file_name::log_path;
+use super::retention;
 use super::stderr_marks::MarksWriter;
 
 /// One task's open log.
@@ -48,11 +52,26 @@ pub struct LogWriter {
     /// `None`: this task's log failed and is not retried.
     files: HashMap<TaskKey, Option<TaskLog>>,
     fan_out: HashMap<UnitId, Arc<str>>,
+    pruning: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LogWriter {
-    /// `dir` is `<state_dir>/logs/<run-id>/`; nothing is created until a task prints something.
-    pub fn new(dir: PathBuf) -> Self {
+    /// `dir` is `<state_dir>/logs/<run-id>/`; nothing is created until a task prints
+    /// something. With `keep`, the logs of all but the last `keep` runs (this one
+    /// included) go.
+    pub fn new(dir: PathBuf, keep: Option<usize>) -> Self {
+        let pruning = match (keep, dir.parent(), dir.file_name()) {
+            (Some(keep), Some(logs), Some(current)) => {
+                let (logs, current) = (logs.to_path_buf(), current.to_os_string());
+                let prune = move || {
+                    if let Err(error) = retention::prune(&logs, &current, keep) {
+                        eprintln!("volley: warning: cannot remove old logs in {}: {error}", logs.display());
+                    }
+                };
+                std::thread::Builder::new().name("volley-prune-logs".into()).spawn(prune).ok()
+            }
+            _ => None,
+        };
         LogWriter {
             dir,
             dir_ready: false,
@@ -60,6 +79,7 @@ impl LogWriter {
             warned: false,
             files: HashMap::new(),
             fan_out: HashMap::new(),
+            pruning,
         }
     }
 
@@ -200,6 +220,9 @@ impl EventSink for LogWriter {
     fn finish(&mut self) {
         self.flush_all();
         self.files.clear();
+        if let Some(pruning) = self.pruning.take() {
+            let _ = pruning.join();
+        }
     }
 }
 
@@ -248,7 +271,7 @@ mod tests {
     fn log_holds_raw_lines_of_both_streams_and_attempt_headers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let run_dir = dir.path().join("logs").join("r1");
-        let mut logs = LogWriter::new(run_dir.clone());
+        let mut logs = LogWriter::new(run_dir.clone(), None);
         assert!(!run_dir.exists(), "created lazily");
         let failed = Event::AttemptFinished {
             t_us: 0,
@@ -291,7 +314,7 @@ mod tests {
     #[test]
     fn instances_get_their_own_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut logs = LogWriter::new(dir.path().to_path_buf());
+        let mut logs = LogWriter::new(dir.path().to_path_buf(), None);
         logs.event(&Event::InstancesPlanned { t_us: 0, unit: UnitId(0), name: "up".into(), count: 2 });
         for (i, item) in ["up[a]", "up[b/c]"].iter().enumerate() {
             logs.event(&started(i as u32, item, 1));
@@ -311,7 +334,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, b"").expect("write");
-        let mut logs = LogWriter::new(blocker.join("logs"));
+        let mut logs = LogWriter::new(blocker.join("logs"), None);
         logs.event(&started(0, "a", 1));
         logs.event(&output(0, "a", Stream::Stdout, b"x\n"));
         logs.finish();
@@ -330,7 +353,7 @@ mod throughput {
     #[ignore = "throughput measurement; run in release"]
     fn log_writer_throughput() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut logs = LogWriter::new(dir.path().join("r"));
+        let mut logs = LogWriter::new(dir.path().join("r"), None);
         let mut chunk = Vec::with_capacity(64 * 1024);
         while chunk.len() + 100 <= 64 * 1024 {
             chunk.extend_from_slice(&[b'x'; 99]);

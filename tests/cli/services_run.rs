@@ -79,3 +79,29 @@ fn logs_mark_stderr_lines_as_run_does() {
     let raw = std::fs::read_to_string(dir.path().join("mixed.log")).expect("log");
     assert_eq!(raw, "out one\nerr one\nout two\nerr two\n");
 }
+
+#[test]
+fn only_the_last_keep_logs_runs_keep_their_logs() {
+    let test = Test::with_toml("[settings]\nkeep_logs = 2\n[tasks.say]\nrun = \"echo hello\"\n");
+    let run_dirs = || {
+        let mut dirs: Vec<String> = std::fs::read_dir(test.path(".volley/logs"))
+            .map(|d| d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        dirs
+    };
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        volley(&test, &["run"]).code(0);
+        made.extend(run_dirs().into_iter().filter(|d| !made.contains(d)).collect::<Vec<_>>());
+    }
+    assert_eq!(made.len(), 4, "each run made its own directory: {made:?}");
+    let mut newest = made[2..].to_vec();
+    newest.sort();
+    assert_eq!(run_dirs(), newest, "the two newest runs keep their logs");
+    volley(&test, &["logs", "--run", "-1"]).code(0).stdout_has("say | hello");
+    volley(&test, &["logs", "--run", "1"])
+        .code(2)
+        .stderr_has("has no logs")
+        .stderr_has("only the last 2 runs keep theirs");
+}

@@ -53,6 +53,9 @@ pub struct Settings {
     pub dotenv: Vec<DotenvFile>,
     /// Resolved against the project root.
     pub state_dir: PathBuf,
+    /// How many runs keep their task logs (`<state_dir>/logs/<run-id>/`), the
+    /// running one included.
+    pub keep_logs: usize,
     /// Named limits inside the global slots, in file order.
     pub pools: Vec<Pool>,
     pub alerts: Alerts,
@@ -63,6 +66,7 @@ impl Settings {
     pub const DEFAULT_SHELL: [&str; 2] = ["sh", "-c"];
     pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
+    pub const DEFAULT_KEEP_LOGS: usize = 100;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,7 @@ const SETTINGS_KEYS: &[Key] = &[
     Key { name: "env", example: r#"env = { LANG = "C.UTF-8" }"# },
     Key { name: "dotenv", example: r#"dotenv = [".env", "?.env.local"]"# },
     Key { name: "state_dir", example: r#"state_dir = ".volley""# },
+    Key { name: "keep_logs", example: "keep_logs = 100" },
     Key { name: "pools", example: "pools = { network = 3 }" },
     Key { name: "alerts", example: r#"alerts = { min_free_memory = "500MiB" }"# },
     Key { name: "executor", example: r#"executor = "local""# },
@@ -69,6 +70,7 @@ pub(super) fn default_settings(w: &Walker<'_>) -> Settings {
         env: Vec::new(),
         dotenv: Vec::new(),
         state_dir: w.root.join(".volley"),
+        keep_logs: Settings::DEFAULT_KEEP_LOGS,
         pools: Vec::new(),
         alerts: Alerts::default(),
         executor: ExecutorKind::Local,
@@ -112,6 +114,11 @@ pub(super) fn parse_settings(w: &mut Walker<'_>, table: &DeTable<'_>) -> ParsedS
                 if let Some(dir) = w.string(value, key, place) {
                     s.state_dir = w.root.join(dir);
                 }
+            }
+            "keep_logs" => {
+                s.keep_logs = w
+                    .integer(value, key, place, 1, i64::from(u32::MAX))
+                    .map_or(Settings::DEFAULT_KEEP_LOGS, |n| n as usize);
             }
             "pools" => s.pools = pools(w, value, key),
             "alerts" => s.alerts = alerts(w, value, key),

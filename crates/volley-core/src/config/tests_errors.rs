@@ -323,3 +323,13 @@ fn dotted_and_inline_tables_are_the_same_tasks() {
     assert_eq!(p.tasks.len(), 2);
     assert_eq!(p.tasks[1].deps, ["a"]);
 }
+
+#[test]
+fn keep_logs_is_a_count_of_runs() {
+    for (value, expected) in [("0", "at least 1"), ("-3", "at least 1"), ("\"all\"", "an integer")] {
+        let text = errors(&format!("[settings]\nkeep_logs = {value}\n[tasks.a]\nrun = \"true\"\n"));
+        assert!(text.contains("keep_logs"), "{value}: {text}");
+        assert!(text.contains(expected), "{value}: {text}");
+        assert!(text.contains("keep_logs = 100"), "the hint shows an example: {text}");
+    }
+}

@@ -21,6 +21,7 @@ default = ["essential"]
 env = { LANG = "C.UTF-8", PORT = 8000, DEBUG = true }
 dotenv = [".env", "?.env.local"]
 state_dir = ".state"
+keep_logs = 20
 executor = "local"
 
 [settings.pools]
@@ -130,6 +131,7 @@ fn full_spec_example_loads_with_every_value() {
         ]
     );
     assert_eq!(s.state_dir, PathBuf::from("/p/.state"));
+    assert_eq!(s.keep_logs, 20);
     assert_eq!(s.pools, [Pool { name: "network".into(), limit: 3 }]);
     assert_eq!(
         s.alerts,
@@ -219,6 +221,7 @@ fn defaults_fill_an_almost_empty_file() {
     assert_eq!(s.kill_timeout, Duration::from_secs(10));
     assert_eq!(s.sample_interval, Duration::from_millis(250));
     assert_eq!(s.state_dir, PathBuf::from("/p/.volley"));
+    assert_eq!(s.keep_logs, 100);
     assert_eq!(s.alerts, Alerts::default());
     let t = &p.tasks[0];
     assert_eq!((t.retries, t.retry_delay, t.batch), (0, Duration::from_secs(1), 1));
