@@ -197,6 +197,22 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Runs `test`'s command with a reader that takes nothing for `stall`, then reads
+/// everything: volley's peak RSS meanwhile and what it printed.
+fn read_after_a_stall(test: &Test, stall: std::time::Duration) -> (u64, String) {
+    let mut volley = test.command().stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+    let mut peak_kb = 0;
+    let until = std::time::Instant::now() + stall;
+    while std::time::Instant::now() < until {
+        peak_kb = peak_kb.max(peak_rss_kib(volley.id()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut volley.stdout.take().expect("stdout"), &mut out).expect("read");
+    assert!(volley.wait().expect("wait").success(), "volley failed");
+    (peak_kb, out)
+}
+
 /// When whoever reads volley's stdout stops reading (a paused `| less`), volley must
 /// not go on reading its tasks' output into memory: the tasks are held back, and
 /// nothing is lost once the reader reads again.
@@ -206,17 +222,8 @@ fn a_stalled_reader_holds_the_tasks_back_instead_of_filling_memory() {
     const LINES: usize = 2_000_000;
     let toml = format!("[tasks.big]\nrun = \"yes {LINE} | head -n {LINES}\"\n");
     let test = Test::with_toml(&toml).args(&["run", "--output", "prefixed"]);
-    let mut volley = test.command().stdout(std::process::Stdio::piped()).spawn().expect("spawn");
     // 94 MB to print; nothing read for a second and a half.
-    let mut peak_kb = 0;
-    let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
-    while std::time::Instant::now() < until {
-        peak_kb = peak_kb.max(peak_rss_kib(volley.id()).unwrap_or(0));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut volley.stdout.take().expect("stdout"), &mut out).expect("read");
-    assert!(volley.wait().expect("wait").success(), "volley failed");
+    let (peak_kb, out) = read_after_a_stall(&test, std::time::Duration::from_millis(1500));
     let task_lines = out.lines().filter(|l| l.ends_with(LINE)).count();
     assert_eq!(task_lines, LINES, "lines lost or broken");
     assert!(peak_kb < 64 * 1024, "volley peaked at {peak_kb} KiB while its reader stalled");
@@ -249,34 +256,36 @@ fn footer_is_drawn_on_a_terminal_and_cleared_at_the_end() {
     assert!(!after.contains("0/1"), "footer left behind:\n{after}");
 }
 
+/// A line of `keep_order_exec`'s instance 1, and how many it prints (62 MB).
+const HELD_LINE: &str = "0123456789abcdefghij0123456789abcdefghij";
+const HELD_LINES: usize = 1_500_000;
+
+/// `exec --keep-order` of two items: 0 sleeps a second, then prints `zero-done`; 1
+/// prints its 62 MB at once, which must wait for 0.
+fn keep_order_exec() -> Test {
+    let command = format!(
+        "if [ {{}} = 0 ]; then sleep 1; echo zero-done; else yes {HELD_LINE} | head -n {HELD_LINES}; fi"
+    );
+    Test::new().args(&["exec", "-j", "2", "--keep-order", "--output", "prefixed", &command, ":::", "0", "1"])
+}
+
+/// `printed` has instance 0's line first, then every line of instance 1, whole.
+fn assert_held_output_whole(printed: &str) {
+    let first_held = printed.find(HELD_LINE).expect("instance 1's output");
+    assert!(printed.find("zero-done").is_some_and(|at| at < first_held), "instance 0 came first");
+    let held = printed.lines().filter(|l| l.ends_with(HELD_LINE)).count();
+    assert_eq!(held, HELD_LINES, "held output lost or broken");
+}
+
 /// `--keep-order` holds what later instances print until the earlier ones finish;
 /// beyond a limit that waits in a file, not in volley's memory, and comes back whole
 /// and in order.
 #[test]
 fn keep_order_holds_big_output_in_a_file_not_in_memory() {
-    const LINE: &str = "0123456789abcdefghij0123456789abcdefghij";
-    const LINES: usize = 1_500_000;
-    let command =
-        format!("if [ {{}} = 0 ]; then sleep 1; echo zero-done; else yes {LINE} | head -n {LINES}; fi");
-    let test = Test::new().args(&[
-        "exec",
-        "-j",
-        "2",
-        "--keep-order",
-        "--output",
-        "prefixed",
-        &command,
-        ":::",
-        "0",
-        "1",
-    ]);
+    let test = keep_order_exec();
     let out = std::fs::File::create(test.path("out.txt")).expect("create out.txt");
-    // 62 MB printed by instance 1 while instance 0 sleeps.
     let peak_kb = peak_rss_kib_of(test.command().stdout(out));
-    let printed = std::fs::read_to_string(test.path("out.txt")).expect("read out.txt");
-    let first_held = printed.find(LINE).expect("instance 1's output");
-    assert!(printed.find("zero-done").is_some_and(|at| at < first_held), "instance 1 came first");
-    assert_eq!(printed.lines().filter(|l| l.ends_with(LINE)).count(), LINES, "held output lost or broken");
+    assert_held_output_whole(&std::fs::read_to_string(test.path("out.txt")).expect("read out.txt"));
     assert!(peak_kb < 56 * 1024, "volley peaked at {peak_kb} KiB holding 62 MB for --keep-order");
 }
 
@@ -284,36 +293,8 @@ fn keep_order_holds_big_output_in_a_file_not_in_memory() {
 /// as that reader takes it: volley does not read the file back into memory at once.
 #[test]
 fn keep_order_releases_held_output_at_the_pace_of_a_stalled_reader() {
-    const LINE: &str = "0123456789abcdefghij0123456789abcdefghij";
-    const LINES: usize = 1_500_000;
-    let command =
-        format!("if [ {{}} = 0 ]; then sleep 1; echo zero-done; else yes {LINE} | head -n {LINES}; fi");
-    let test = Test::new().args(&[
-        "exec",
-        "-j",
-        "2",
-        "--keep-order",
-        "--output",
-        "prefixed",
-        &command,
-        ":::",
-        "0",
-        "1",
-    ]);
-    let mut volley = test.command().stdout(std::process::Stdio::piped()).spawn().expect("spawn");
-    // 62 MB held while instance 0 sleeps, released after a second to a reader that
-    // reads nothing for three.
-    let mut peak_kb = 0;
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while std::time::Instant::now() < until {
-        peak_kb = peak_kb.max(peak_rss_kib(volley.id()).unwrap_or(0));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut volley.stdout.take().expect("stdout"), &mut out).expect("read");
-    assert!(volley.wait().expect("wait").success(), "volley failed");
-    let first_held = out.find(LINE).expect("instance 1's output");
-    assert!(out.find("zero-done").is_some_and(|at| at < first_held), "instance 0 came first");
-    assert_eq!(out.lines().filter(|l| l.ends_with(LINE)).count(), LINES, "held output lost or broken");
+    // Released after a second to a reader that reads nothing for three.
+    let (peak_kb, out) = read_after_a_stall(&keep_order_exec(), std::time::Duration::from_secs(3));
+    assert_held_output_whole(&out);
     assert!(peak_kb < 56 * 1024, "volley peaked at {peak_kb} KiB releasing 62 MB to a stalled reader");
 }
