@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use volley_core::history::BASELINE_RUNS;
 
+use super::schema::has_table;
+
 /// Runs kept per name: one more than a baseline takes, so that the latest run's
 /// baseline (the runs before it) is always whole.
 pub const BASELINE_KEPT: usize = BASELINE_RUNS + 1;
@@ -31,23 +33,13 @@ fn newest_durations(runs: &[Success]) -> Vec<u64> {
     runs.iter().rev().take(BASELINE_RUNS).map(|s| s.1.max(0) as u64).collect()
 }
 
-/// Whether the history has schema 5's `baselines` (read-only readers do not migrate).
-fn has_baselines(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baselines'",
-        [],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-}
-
 /// For each of `names`, in order, the durations of its last [`BASELINE_RUNS`]
 /// successful runs, most recent first. One statement for all names: binding a new
 /// name per lookup made `SQLite` re-prepare the statement every time (measured: 2000
 /// names took 25 ms).
 pub(super) fn recent_successes(conn: &Connection, names: &[&str]) -> rusqlite::Result<Vec<Vec<u64>>> {
     let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
-    if !has_baselines(conn)? {
+    if !has_table(conn, "baselines")? {
         return recent_successes_before_schema_5(conn, &names_json);
     }
     let mut statement = conn.prepare(
@@ -89,7 +81,7 @@ pub(super) fn successes_before(
 ) -> rusqlite::Result<HashMap<String, Vec<u64>>> {
     let mut found = HashMap::new();
     let mut missing: Vec<&str> = Vec::new();
-    if has_baselines(conn)? {
+    if has_table(conn, "baselines")? {
         let mut lookup = conn.prepare_cached("SELECT recent FROM baselines WHERE name = ?1")?;
         for name in names {
             let recent: Option<String> = lookup.query_row([name], |row| row.get(0)).optional()?;

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use volley_core::event::TaskKey;
 use volley_core::history::{BASELINE_RUNS, median};
 
-use super::schema::open_for_reading;
+use super::schema::{has_table, open_for_reading};
 
 /// History of one fan-out task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,7 +63,7 @@ pub fn fan_out_history_from(conn: &Connection, unit: &str) -> rusqlite::Result<F
 /// The planned count of the latest run that knew it (schema 2), else the instances
 /// recorded in the latest run that had any.
 fn last_count(conn: &Connection, unit: &str, listing: i64) -> rusqlite::Result<Option<u32>> {
-    let planned: Option<i64> = if has_run_units(conn)? {
+    let planned: Option<i64> = if has_table(conn, "run_units")? {
         conn.query_row(
             "SELECT instances FROM run_units WHERE name = ?1 AND instances IS NOT NULL
              ORDER BY run_id DESC LIMIT 1",
@@ -80,14 +80,4 @@ fn last_count(conn: &Connection, unit: &str, listing: i64) -> rusqlite::Result<O
     let counted: Option<i64> =
         conn.query_row(INSTANCES_COUNTED, params![unit, listing], |row| row.get(0)).optional()?;
     Ok(counted.and_then(|c| u32::try_from(c).ok()))
-}
-
-/// Whether the file has schema 2's `run_units` (readers do not migrate).
-pub(super) fn has_run_units(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'run_units'",
-        [],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
 }

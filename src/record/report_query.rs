@@ -13,6 +13,7 @@ use volley_core::history::Baseline;
 
 use super::baseline::successes_before;
 use super::query::{RUN_COLUMNS, RunRow, run_row};
+use super::schema::has_table;
 
 /// Which run a report is about, as typed after `volley report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,12 +167,7 @@ pub fn load_run(conn: &Connection, id: i64, samples: bool) -> rusqlite::Result<O
 }
 
 fn units(conn: &Connection, run: i64) -> rusqlite::Result<Option<Vec<UnitRow>>> {
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'run_units'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !exists {
+    if !has_table(conn, "run_units")? {
         return Ok(None);
     }
     let mut statement = conn.prepare(

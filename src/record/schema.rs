@@ -105,6 +105,16 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), RecordError> {
     tx.commit().map_err(db)
 }
 
+/// Whether the file has table `name`: readers do not migrate, so a history written
+/// by an older volley may lack a newer schema's tables.
+pub(super) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |row| row.get(0),
+    )
+}
+
 fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, params};
 use volley_core::event::TaskKey;
 
-use super::plan_query::has_run_units;
+use super::schema::has_table;
 
 /// A run whose row says `running`.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub fn live_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<LiveRu
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let with_units = has_run_units(conn)?;
+    let with_units = has_table(conn, "run_units")?;
     runs.into_iter()
         .map(|mut run| {
             if with_units {
