@@ -34,8 +34,9 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const INTERRUPTED: i32 = 130;
-    /// A bug in volley (a panic), after which it stops everything.
-    pub const INTERNAL_ERROR: i32 = super::panic::INTERNAL_ERROR;
+    /// A bug in volley (a panic), after which it stops everything; Rust's own status
+    /// for a panicking `main`.
+    pub const INTERNAL_ERROR: i32 = 101;
 }
 
 /// Something volley itself could not do, as opposed to a task failing.

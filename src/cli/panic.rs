@@ -6,8 +6,7 @@
 //! at once with [`INTERNAL_ERROR`]; its watchdog then ends every process group the
 //! run had started, as after a crash.
 
-/// The exit status after a panic (Rust's own for a panicking `main`).
-pub const INTERNAL_ERROR: i32 = 101;
+use super::exit::INTERNAL_ERROR;
 
 /// Makes any panic, on any thread, print its message and end the process.
 pub fn end_on_panic() {

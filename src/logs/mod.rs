@@ -1,8 +1,10 @@
 //! Per-task log files: `<state_dir>/logs/<run-id>/<name>.log`, every line a task
-//! printed, for `volley logs --run` and for the summary's failure report.
+//! printed, with its stderr marks beside it (`<name>.log.stderr`), for `volley logs
+//! --run` and for the summary's failure report; and the removal of older runs' logs
+//! beyond `settings.keep_logs`.
 //!
-//! Consumes events only. Logs are a side system: an I/O error is one warning on
-//! stderr and never fails the run.
+//! The writer consumes events only. Logs are a side system: an I/O error is one
+//! warning on stderr and never fails the run.
 
 mod file_name;
 mod retention;
@@ -10,5 +12,7 @@ mod stderr_marks;
 mod writer;
 
 pub use file_name::{file_name, log_path};
-pub use stderr_marks::{MarksWriter, marks_path, parse_marks, read_marks, split_by_stream};
+#[cfg(test)]
+pub use stderr_marks::read_marks;
+pub use stderr_marks::{MarksWriter, marks_path, parse_marks, split_by_stream};
 pub use writer::LogWriter;

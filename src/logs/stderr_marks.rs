@@ -51,6 +51,7 @@ impl MarksWriter {
 }
 
 /// The stderr ranges of the log at `log`, in order and merged; empty without marks.
+#[cfg(test)]
 pub fn read_marks(log: &Path) -> Vec<Range<u64>> {
     std::fs::read(marks_path(log)).map(|bytes| parse_marks(&bytes)).unwrap_or_default()
 }
@@ -84,10 +85,8 @@ pub fn split_by_stream<'a>(text: &'a [u8], offset: u64, ranges: &[Range<u64>]) -
             memchr::memchr(b'\n', &text[line_start..]).map_or(text.len(), |at| line_start + at + 1);
         let at = offset + line_start as u64;
         let stream = if is_marked(ranges, at) { Stream::Stderr } else { Stream::Stdout };
-        match runs.last() {
-            Some((previous, _)) if *previous == stream => {
-                runs.last_mut().expect("a run").1 = &text[run_start..line_end];
-            }
+        match runs.last_mut() {
+            Some((previous, run)) if *previous == stream => *run = &text[run_start..line_end],
             _ => {
                 run_start = line_start;
                 runs.push((stream, &text[line_start..line_end]));
