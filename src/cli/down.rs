@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::args::{Cli, DownArgs};
 use super::{CliError, color_choice, exit, project, up};
-use crate::service::{Client, Request, Response, SupervisorPaths, pids};
+use crate::service::{Client, Request, Response, SupervisorPaths, pids, remove_stale};
 use crate::ui;
 
 pub fn down(cli: &Cli, args: &DownArgs) -> Result<i32, CliError> {
@@ -26,6 +26,9 @@ pub fn down(cli: &Cli, args: &DownArgs) -> Result<i32, CliError> {
         }
         if removed > orphans.len() {
             println!("removed {} stale PID file(s)", removed - orphans.len());
+        }
+        if remove_stale(&paths) {
+            println!("removed the socket of a supervisor that died ({})", paths.socket.display());
         }
         return Ok(exit::SUCCESS);
     };

@@ -19,6 +19,6 @@ pub use observer::LineObserver;
 pub use probe::{ProbeContext, ProbeResult, check_once};
 pub use socket::{
     Bound, Client, FailedService, InFlight, Incoming, ProbeReport, Request, Response, ServiceReport,
-    SocketError, StopReport, SupervisorPaths, bind, serve,
+    SocketError, StopReport, SupervisorPaths, bind, remove_stale, serve,
 };
 pub use supervisor::{Control, Ending, Observer, Supervisor, SupervisorOptions, fork_watchdog};

@@ -219,6 +219,24 @@ pub fn bind(paths: &SupervisorPaths) -> Result<(Bound, UnixListener), SocketErro
     Ok((Bound { paths: paths.clone(), _lock: lock }, listener))
 }
 
+/// Removes the socket file and the record of a supervisor that died without removing
+/// them (SIGKILL), taking the lock first so that a supervisor starting meanwhile
+/// keeps its own. Returns whether a socket file was removed.
+pub fn remove_stale(paths: &SupervisorPaths) -> bool {
+    let left = |path: &Path| path.symlink_metadata().is_ok();
+    if !left(&paths.socket) && !left(&paths.record) {
+        return false;
+    }
+    let Ok(lock) = File::options().create(true).truncate(false).write(true).open(&paths.lock) else {
+        return false;
+    };
+    if lock.try_lock().is_err() {
+        return false;
+    }
+    let _ = std::fs::remove_file(&paths.record);
+    std::fs::remove_file(&paths.socket).is_ok()
+}
+
 /// A request from a client, with where to send the answer.
 pub type Incoming = (Request, oneshot::Sender<Response>);
 
@@ -355,6 +373,28 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_socket_whose_lock_is_free_is_removed_as_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = SupervisorPaths {
+            socket: dir.path().join("s.sock"),
+            lock: dir.path().join("supervisor.lock"),
+            record: dir.path().join("supervisor.json"),
+            pids: dir.path().join("pids"),
+        };
+        assert!(!remove_stale(&paths), "nothing there");
+        assert!(!paths.lock.exists(), "and no lock file made for nothing");
+        std::fs::write(&paths.socket, "").expect("socket stand-in");
+        std::fs::write(&paths.record, "{}").expect("record");
+        let live = File::create(&paths.lock).expect("lock");
+        live.try_lock().expect("a live supervisor's lock");
+        assert!(!remove_stale(&paths), "a live supervisor keeps its socket");
+        assert!(paths.socket.exists() && paths.record.exists());
+        drop(live);
+        assert!(remove_stale(&paths), "a dead one's is removed");
+        assert!(!paths.socket.exists() && !paths.record.exists());
+    }
 
     #[test]
     fn requests_round_trip_as_versioned_json_lines() {

@@ -141,15 +141,23 @@ fn sigkill_of_foreground_up_leaves_no_service_behind() {
     );
     let test = Test::with_toml(&toml).args(&["up"]);
     let _cleanup = Cleanup(&test);
-    let mut volley = test.spawn();
+    let mut up = test.spawn();
     assert!(wait_for(Duration::from_secs(20), || read_pids(&test.path("pids")).len() == 2), "both started");
     let pids = read_pids(&test.path("pids"));
-    signal(volley.id(), libc::SIGKILL);
-    let _ = volley.wait();
+    let record: serde_json::Value =
+        serde_json::from_str(&test.read(".volley/supervisor.json")).expect("supervisor.json");
+    let socket = std::path::PathBuf::from(record["socket"].as_str().expect("socket path"));
+    signal(up.id(), libc::SIGKILL);
+    let _ = up.wait();
     assert!(
         wait_for(Duration::from_secs(3), || pids.iter().all(|p| !alive(*p))),
         "services survived volley's SIGKILL: {pids:?}"
     );
+    // A SIGKILL leaves the socket file behind; `down` recognises it by the free lock.
+    assert!(socket.exists(), "the dead supervisor's socket is still there");
+    volley(&test, &["down"]).code(0).stdout_has("removed the socket of a supervisor that died");
+    assert!(!socket.exists(), "down removes the stale socket");
+    assert!(!test.path(".volley/supervisor.json").exists(), "and the stale record");
 }
 
 #[test]
