@@ -128,27 +128,81 @@ fn write_and_close(dir: &Path, bytes: usize) {
     let conn = open_for_writing(dir).expect("open");
     conn.execute_batch("CREATE TABLE IF NOT EXISTS filler (data BLOB)").expect("table");
     conn.execute("INSERT INTO filler VALUES (zeroblob(?1))", [bytes as i64]).expect("insert");
-    super::close(conn, dir);
+    super::close(conn);
+}
+
+fn wal_len(dir: &Path) -> u64 {
+    dir.join(format!("{FILE_NAME}-wal")).metadata().map_or(0, |m| m.len())
+}
+
+/// Opens `dir` as the recorder does: folds a large log in (returning whether it did),
+/// then writes `bytes` more in the same connection, and closes.
+fn fold_then_write(dir: &Path, bytes: usize) -> bool {
+    let conn = open_for_writing(dir).expect("open");
+    let folded = super::fold_in_large_log(&conn, dir).expect("fold");
+    conn.execute("INSERT INTO filler VALUES (zeroblob(?1))", [bytes as i64]).expect("insert");
+    super::close(conn);
+    folded
+}
+
+/// Whether the rows are in the database file itself: readable with the log gone.
+fn rows_without_the_log(dir: &Path) -> i64 {
+    let copy = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(dir.join(FILE_NAME), copy.path().join(FILE_NAME)).expect("copy the file alone");
+    let conn = Connection::open(copy.path().join(FILE_NAME)).expect("open the copy");
+    // No table yet: it was created in the log too.
+    conn.query_row("SELECT count(*) FROM filler", [], |row| row.get(0)).unwrap_or(0)
 }
 
 #[test]
-fn a_small_write_ahead_log_stays_and_is_read_back() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    write_and_close(dir.path(), 10_000);
-    let wal = dir.path().join(format!("{FILE_NAME}-wal"));
-    assert!(wal.metadata().is_ok_and(|m| m.len() > 0), "the small log is left in place");
-    write_and_close(dir.path(), 10_000);
-    let conn = super::open_for_reading(dir.path()).expect("readable");
-    assert_eq!(count(&conn, "SELECT count(*) FROM filler"), 2);
-}
-
-#[test]
-fn a_large_write_ahead_log_is_checkpointed_at_close() {
+fn the_log_stays_at_close_and_is_read_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_and_close(dir.path(), 10_000);
     write_and_close(dir.path(), 400_000);
-    let wal = dir.path().join(format!("{FILE_NAME}-wal"));
-    assert!(!wal.exists(), "the log was folded into the database and removed");
+    assert!(wal_len(dir.path()) > 400_000, "closing leaves the whole log in place");
     let conn = super::open_for_reading(dir.path()).expect("readable");
     assert_eq!(count(&conn, "SELECT count(*) FROM filler"), 2);
+}
+
+#[test]
+fn the_next_writer_folds_a_large_log_into_the_database_and_the_log_shrinks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_and_close(dir.path(), 10_000);
+    assert!(!fold_then_write(dir.path(), 10_000), "a small log is left to SQLite's own checkpoints");
+    write_and_close(dir.path(), 400_000);
+    assert_eq!(rows_without_the_log(dir.path()), 0, "until folded, the rows are only in the log");
+    assert!(fold_then_write(dir.path(), 10_000), "a large one is folded in");
+    assert_eq!(rows_without_the_log(dir.path()), 3, "what the log held is in the database file");
+    assert!(
+        wal_len(dir.path()) < 100_000,
+        "the log started over, its file cut back: {}",
+        wal_len(dir.path())
+    );
+    assert!(!fold_then_write(dir.path(), 10_000));
+}
+
+#[test]
+fn the_recorder_folds_a_large_log_in_once_the_run_is_on_record() {
+    use volley_core::event::{EventSink, RunStatus};
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_and_close(dir.path(), 400_000);
+    let mut recorder = crate::record::Recorder::start(dir.path().to_path_buf());
+    recorder.event(&Event::RunStarted {
+        run_id: Arc::from("20260101-120000-ab12"),
+        command: vec!["volley".into(), "run".into()],
+        jobs: 1,
+        started_at_us: 1_767_268_800_000_000,
+        tasks: vec![planned(0, "a", &[], None)],
+        dry_run: false,
+    });
+    // The run's first commit; the fold follows it before anything else is read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while super::open_for_reading(dir.path()).map_or(0, |conn| count(&conn, "SELECT count(*) FROM runs")) == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "the run was never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    recorder.event(&Event::RunFinished { t_us: 1_000, status: RunStatus::Succeeded, wall_us: 1_000 });
+    recorder.finish();
+    assert_eq!(rows_without_the_log(dir.path()), 1, "the earlier run's log is in the database file");
 }

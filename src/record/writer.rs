@@ -25,13 +25,19 @@ impl Writer {
         Writer { conn, run: None, units: HashMap::new(), attempts: HashMap::new() }
     }
 
-    /// Writes `events` in one transaction.
-    /// Closes the database. A small write-ahead log is left for the next run to
-    /// fold in ([`schema::close`]).
-    pub fn close(self, state_dir: &std::path::Path) {
-        super::schema::close(self.conn, state_dir);
+    /// Folds a large write-ahead log left by an earlier run into the database
+    /// ([`super::schema::fold_in_large_log`]).
+    pub fn fold_in_large_log(&self, state_dir: &std::path::Path) -> rusqlite::Result<bool> {
+        super::schema::fold_in_large_log(&self.conn, state_dir)
     }
 
+    /// Closes the database, leaving the write-ahead log for the next writer
+    /// ([`super::schema::close`]).
+    pub fn close(self) {
+        super::schema::close(self.conn);
+    }
+
+    /// Writes `events` in one transaction.
     pub fn write(&mut self, events: &[Event]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for event in events {
