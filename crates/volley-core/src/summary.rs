@@ -421,20 +421,40 @@ impl RunSummary {
 
     /// Planned tasks and instances with no event at all.
     fn missing(&self) -> usize {
+        let by_unit = self.records_by_unit();
         self.units
             .iter()
-            .map(|unit| match unit.instances {
-                Some(count) => (count as usize)
-                    .saturating_sub(self.instances_of(unit.unit).count() + self.folded(unit.unit).instances),
-                None => usize::from(!self.records.contains_key(&TaskKey { unit: unit.unit, instance: 0 })),
+            .map(|unit| {
+                let seen = by_unit.of(unit.unit).len();
+                match unit.instances {
+                    Some(count) => (count as usize).saturating_sub(seen + self.folded(unit.unit).instances),
+                    None => usize::from(seen == 0),
+                }
             })
             .sum()
     }
 
-    fn instances_of(&self, unit: UnitId) -> impl Iterator<Item = &TaskRecord> {
-        self.records
-            .range(TaskKey { unit, instance: 0 }..TaskKey { unit, instance: TaskKey::LISTING })
-            .map(|(_, record)| record)
+    /// Every unit's records (its task's, or its instances'), from one pass over the map.
+    fn records_by_unit(&self) -> RecordsByUnit<'_> {
+        let mut by_unit =
+            RecordsByUnit { records: Vec::with_capacity(self.records.len()), ranges: Vec::new() };
+        for (key, record) in &self.records {
+            if key.instance == TaskKey::LISTING {
+                continue;
+            }
+            let index = key.unit.index();
+            if by_unit.ranges.len() <= index {
+                by_unit.ranges.resize(index + 1, 0..0);
+            }
+            let at = by_unit.records.len();
+            let range = &mut by_unit.ranges[index];
+            if range.start == range.end {
+                *range = at..at;
+            }
+            range.end = at + 1;
+            by_unit.records.push(record);
+        }
+        by_unit
     }
 
     /// Sum of every task's duration.
@@ -444,9 +464,9 @@ impl RunSummary {
     }
 
     /// When a task (all its instances, for fan-out) started and ended.
-    fn unit_span(&self, unit: UnitId) -> Option<(u64, u64)> {
+    fn unit_span(&self, by_unit: &RecordsByUnit<'_>, unit: UnitId) -> Option<(u64, u64)> {
         let mut span = self.folded(unit).span;
-        for record in self.instances_of(unit) {
+        for record in by_unit.of(unit) {
             if let (Some(start), Some(end)) = (record.start_us, record.end_us) {
                 span = Some(merge_span(span, (start, end)));
             }
@@ -459,7 +479,8 @@ impl RunSummary {
     /// before it started. Returns the names and the sum of their time spans (what the
     /// run would take with unlimited slots).
     pub fn critical_path(&self) -> (Vec<Arc<str>>, u64) {
-        let span = |unit: UnitId| self.unit_span(unit);
+        let by_unit = self.records_by_unit();
+        let span = |unit: UnitId| self.unit_span(&by_unit, unit);
         let mut current = None;
         for (index, unit) in self.units.iter().enumerate() {
             if let Some((_, end)) = span(unit.unit)
@@ -492,6 +513,21 @@ impl RunSummary {
         }
         path.reverse();
         (path, length)
+    }
+}
+
+/// The records of each unit, gathered in one ordered pass over the map (a unit's
+/// records are adjacent in it): searching the map for every unit, and again at every
+/// step of the critical path, was most of rendering a 2000-task summary.
+struct RecordsByUnit<'a> {
+    records: Vec<&'a TaskRecord>,
+    /// Where each unit's records are in `records`, by unit index.
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl<'a> RecordsByUnit<'a> {
+    fn of(&self, unit: UnitId) -> &[&'a TaskRecord] {
+        self.ranges.get(unit.index()).map_or(&[], |range| &self.records[range.clone()])
     }
 }
 

@@ -3,13 +3,14 @@
 //! Colour is optional and only ever wraps already-padded text, so columns line up
 //! the same with and without it.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anstyle::Style;
 
 use super::palette::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
 
-use super::{Counts, Folded, RunSummary, TaskRecord, format_duration};
+use super::{Counts, Folded, RecordsByUnit, RunSummary, TaskRecord, format_duration};
 use crate::event::{AttemptEnd, RunStatus, TaskStatus};
 
 /// A fan-out task with more instances than this shows one row of counts instead.
@@ -19,16 +20,20 @@ const MAX_FAILURES_SHOWN: usize = 20;
 /// Widest task name in the table; longer names are cut with `…`.
 const MAX_NAME_WIDTH: usize = 40;
 
-struct Row {
-    name: String,
-    status: String,
+/// One line of the task table. Cells borrow where they can: a 2000-task table is
+/// rendered at the end of every run of it, while the user waits.
+struct Row<'a> {
+    name: Cow<'a, str>,
+    status: Cow<'static, str>,
     style: Style,
-    time: String,
-    cpu: String,
+    time: Cow<'static, str>,
+    cpu: Cow<'static, str>,
     /// Peak memory of the process tree; `-` when not sampled.
-    mem: String,
-    attempts: String,
+    mem: Cow<'static, str>,
+    attempts: Cow<'static, str>,
 }
+
+const NONE: Cow<'static, str> = Cow::Borrowed("-");
 
 impl RunSummary {
     /// The summary printed when a run ends.
@@ -36,9 +41,10 @@ impl RunSummary {
         let paint = |text: &str, style: Style| -> String {
             if color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_owned() }
         };
-        let rows = self.rows();
+        let by_unit = self.records_by_unit();
+        let rows = self.rows(&by_unit);
         let mut out = String::new();
-        let width = |f: fn(&Row) -> &str, header: &str| {
+        let width = |f: for<'r> fn(&'r Row<'r>) -> &'r str, header: &str| {
             rows.iter().map(|r| f(r).chars().count()).chain([header.chars().count()]).max().unwrap_or(0)
         };
         let (wn, ws) = (width(|r| &r.name, "task"), width(|r| &r.status, "status"));
@@ -56,17 +62,23 @@ impl RunSummary {
             mem_cell("mem")
         );
         let _ = writeln!(out, "{}", paint(&header, BOLD));
+        out.reserve(rows.len() * (wn + ws + wt + wc + wm.unwrap_or(0) + 24));
         for row in &rows {
-            let status = paint(&format!("{:ws$}", row.status), row.style);
-            let line = format!(
-                "{:wn$}  {status}  {:>wt$}  {:>wc$}  {}{:>8}",
-                row.name,
-                row.time,
-                row.cpu,
-                mem_cell(&row.mem),
-                row.attempts
-            );
-            let _ = writeln!(out, "{}", line.trim_end());
+            let start = out.len();
+            let _ = write!(out, "{:wn$}  ", row.name);
+            if color {
+                let _ = write!(out, "{}{:ws$}{}", row.style.render(), row.status, row.style.render_reset());
+            } else {
+                let _ = write!(out, "{:ws$}", row.status);
+            }
+            let _ = write!(out, "  {:>wt$}  {:>wc$}  ", row.time, row.cpu);
+            if let Some(wm) = wm {
+                let _ = write!(out, "{:>wm$}  ", row.mem);
+            }
+            let _ = write!(out, "{:>8}", row.attempts);
+            let kept = out[start..].trim_end().len();
+            out.truncate(start + kept);
+            out.push('\n');
         }
 
         out.push('\n');
@@ -84,7 +96,7 @@ impl RunSummary {
         }
         for unit in self.units.iter().filter(|u| u.instances.is_some()) {
             let mut counts = Counts::default();
-            self.instances_of(unit.unit).for_each(|r| counts.add(r));
+            by_unit.of(unit.unit).iter().for_each(|r| counts.add(r));
             counts.merge(&self.folded(unit.unit).counts);
             let planned = unit.instances.unwrap_or(0) as usize;
             counts.unfinished += planned.saturating_sub(counts.total());
@@ -168,26 +180,32 @@ impl RunSummary {
         }
     }
 
-    fn rows(&self) -> Vec<Row> {
+    fn rows<'a>(&'a self, by_unit: &RecordsByUnit<'a>) -> Vec<Row<'a>> {
         let mut rows = Vec::new();
         for unit in &self.units {
-            let instances: Vec<&TaskRecord> = self.instances_of(unit.unit).collect();
+            let instances = by_unit.of(unit.unit);
             let folded = self.folded(unit.unit);
             let count = (instances.len() + folded.instances).max(unit.instances.unwrap_or(0) as usize);
             if unit.instances.is_some() && count > MAX_INSTANCE_ROWS {
-                rows.push(fan_out_row(&unit.name, count, &instances, &folded, self.unit_span(unit.unit)));
+                rows.push(fan_out_row(
+                    &unit.name,
+                    count,
+                    instances,
+                    &folded,
+                    self.unit_span(by_unit, unit.unit),
+                ));
             } else if instances.is_empty() {
                 rows.push(Row {
                     name: cut(&unit.name),
-                    status: "· not started".to_owned(),
+                    status: Cow::Borrowed("· not started"),
                     style: DIM,
-                    time: "-".to_owned(),
-                    cpu: "-".to_owned(),
-                    mem: "-".to_owned(),
-                    attempts: "-".to_owned(),
+                    time: NONE,
+                    cpu: NONE,
+                    mem: NONE,
+                    attempts: NONE,
                 });
             } else {
-                rows.extend(instances.into_iter().map(task_row));
+                rows.extend(instances.iter().map(|record| task_row(record)));
             }
         }
         let planned = |r: &&TaskRecord| self.unit_index.contains_key(&r.key.unit);
@@ -196,22 +214,27 @@ impl RunSummary {
     }
 }
 
-fn task_row(record: &TaskRecord) -> Row {
+fn task_row(record: &TaskRecord) -> Row<'_> {
     let (status, style) = status_cell(record);
     let ran = record.attempts > 0;
     Row {
         name: cut(&record.name),
         status,
         style,
-        time: if ran || record.duration_us > 0 {
-            format_duration(record.duration_us)
-        } else {
-            "-".to_owned()
-        },
-        cpu: if ran { format_duration(record.cpu_us) } else { "-".to_owned() },
+        time: if ran || record.duration_us > 0 { format_duration(record.duration_us).into() } else { NONE },
+        cpu: if ran { format_duration(record.cpu_us).into() } else { NONE },
         mem: format_mem(record.peak_rss_bytes),
-        attempts: if ran { record.attempts.to_string() } else { "-".to_owned() },
+        attempts: if ran { count_cell(u64::from(record.attempts)) } else { NONE },
     }
+}
+
+/// A count as a cell; the usual one-digit counts without an allocation.
+fn count_cell(n: u64) -> Cow<'static, str> {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| DIGITS.get(i))
+        .map_or_else(|| n.to_string().into(), |d| Cow::Borrowed(*d))
 }
 
 fn fan_out_row(
@@ -220,34 +243,33 @@ fn fan_out_row(
     instances: &[&TaskRecord],
     folded: &Folded,
     span: Option<(u64, u64)>,
-) -> Row {
+) -> Row<'static> {
     let failed = instances.iter().any(|r| r.is_failure() && !r.allowed_failure);
     Row {
-        name: cut(&format!("{name}[…]")),
-        status: format!("{count} instances"),
+        name: cut(&format!("{name}[…]")).into_owned().into(),
+        status: format!("{count} instances").into(),
         style: if failed { RED } else { Style::new() },
-        time: span.map_or_else(|| "-".to_owned(), |(s, e)| format_duration(e - s)),
-        cpu: format_duration(folded.cpu_us + instances.iter().map(|r| r.cpu_us).sum::<u64>()),
+        time: span.map_or(NONE, |(s, e)| format_duration(e - s).into()),
+        cpu: format_duration(folded.cpu_us + instances.iter().map(|r| r.cpu_us).sum::<u64>()).into(),
         // The largest instance's peak: instances overlap, but their peaks need not
         // coincide, so a sum would overstate.
         mem: format_mem(instances.iter().map(|r| r.peak_rss_bytes).fold(folded.peak_rss_bytes, Option::max)),
-        attempts: (folded.attempts + instances.iter().map(|r| u64::from(r.attempts)).sum::<u64>())
-            .to_string(),
+        attempts: count_cell(folded.attempts + instances.iter().map(|r| u64::from(r.attempts)).sum::<u64>()),
     }
 }
 
 /// Peak memory for people; `-` when no sample measured it.
-fn format_mem(bytes: Option<u64>) -> String {
-    bytes.map_or_else(|| "-".to_owned(), crate::config::format_size)
+fn format_mem(bytes: Option<u64>) -> Cow<'static, str> {
+    bytes.map_or(NONE, |b| crate::config::format_size(b).into())
 }
 
-fn status_cell(record: &TaskRecord) -> (String, Style) {
+fn status_cell(record: &TaskRecord) -> (Cow<'static, str>, Style) {
     let allowed = if record.allowed_failure { " (allowed)" } else { "" };
     let failed_style = if record.allowed_failure { YELLOW } else { RED };
     match record.status {
-        None => ("… unfinished".to_owned(), DIM),
-        Some(TaskStatus::Succeeded) if record.flaky => ("✓ flaky".to_owned(), YELLOW),
-        Some(TaskStatus::Succeeded) => ("✓ succeeded".to_owned(), GREEN),
+        None => (Cow::Borrowed("… unfinished"), DIM),
+        Some(TaskStatus::Succeeded) if record.flaky => (Cow::Borrowed("✓ flaky"), YELLOW),
+        Some(TaskStatus::Succeeded) => (Cow::Borrowed("✓ succeeded"), GREEN),
         Some(TaskStatus::Failed) => {
             let how = match &record.last_end {
                 Some(AttemptEnd::SpawnFailed { .. }) => "could not start".to_owned(),
@@ -256,17 +278,17 @@ fn status_cell(record: &TaskRecord) -> (String, Style) {
                 }
                 _ => "failed".to_owned(),
             };
-            (format!("✗ {how}{allowed}"), failed_style)
+            (format!("✗ {how}{allowed}").into(), failed_style)
         }
-        Some(TaskStatus::TimedOut) => (format!("⏱ timed out{allowed}"), failed_style),
+        Some(TaskStatus::TimedOut) => (format!("⏱ timed out{allowed}").into(), failed_style),
         Some(TaskStatus::Skipped) => match &record.needs {
-            Some(needs) => (format!("↷ skipped (needs {needs})"), DIM),
-            None => ("↷ skipped".to_owned(), DIM),
+            Some(needs) => (format!("↷ skipped (needs {needs})").into(), DIM),
+            None => (Cow::Borrowed("↷ skipped"), DIM),
         },
-        Some(TaskStatus::NotStarted) => ("· not started".to_owned(), DIM),
-        Some(TaskStatus::Interrupted) => ("⊘ interrupted".to_owned(), YELLOW),
-        Some(TaskStatus::Cached) => ("≡ cached".to_owned(), CYAN),
-        Some(TaskStatus::Resumed) => ("≡ resumed".to_owned(), CYAN),
+        Some(TaskStatus::NotStarted) => (Cow::Borrowed("· not started"), DIM),
+        Some(TaskStatus::Interrupted) => (Cow::Borrowed("⊘ interrupted"), YELLOW),
+        Some(TaskStatus::Cached) => (Cow::Borrowed("≡ cached"), CYAN),
+        Some(TaskStatus::Resumed) => (Cow::Borrowed("≡ resumed"), CYAN),
     }
 }
 
@@ -312,11 +334,11 @@ fn overall_counts(c: &Counts) -> String {
     if text.is_empty() { "nothing to do".to_owned() } else { text.join(", ") }
 }
 
-fn cut(name: &str) -> String {
+fn cut(name: &str) -> Cow<'_, str> {
     if name.chars().count() <= MAX_NAME_WIDTH {
-        return name.to_owned();
+        return Cow::Borrowed(name);
     }
     let mut short: String = name.chars().take(MAX_NAME_WIDTH - 1).collect();
     short.push('…');
-    short
+    Cow::Owned(short)
 }

@@ -216,7 +216,22 @@ fn failed_run_with_skip_and_last_lines() {
     let counts = run.summary.counts();
     assert_eq!((counts.failed, counts.skipped, counts.succeeded), (1, 1, 2));
     assert!(!text.contains("package 5\n"), "only the last 10 lines are kept");
+    let colored = run.summary.render(true);
+    assert!(colored.contains("\x1b[31m✗ exit 3"), "{colored}");
+    assert_eq!(without_escapes(&colored), text, "colour only wraps the padded cells");
     insta::assert_snapshot!(text);
+}
+
+/// `text` without its ANSI escape sequences (`ESC [ … m`).
+fn without_escapes(text: &str) -> String {
+    let mut plain = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        plain.push_str(&rest[..at]);
+        rest = rest[at..].find('m').map_or("", |end| &rest[at + end + 1..]);
+    }
+    plain.push_str(rest);
+    plain
 }
 
 #[test]
