@@ -28,16 +28,30 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 
 /// Locates, reads and validates the project file. Warnings go to stderr.
 pub fn load(explicit: Option<&Path>, color: bool) -> Result<Project, CliError> {
-    let path = if let Some(path) = explicit {
-        path.to_path_buf()
-    } else {
-        let cwd = std::env::current_dir()
-            .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
-        find(&cwd).ok_or_else(|| {
-            CliError::usage(format!("no {FILE_NAME} in {} or any parent directory", cwd.display()))
-                .with_help("create one, or name one with `-f PATH`; see `volley --help`")
-        })?
-    };
+    load_file(locate(explicit)?, color)
+}
+
+/// The project file: `explicit`, or the nearest `volley.toml` upwards.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
+    find(&cwd).ok_or_else(|| {
+        CliError::usage(format!("no {FILE_NAME} in {} or any parent directory", cwd.display()))
+            .with_help("create one, or name one with `-f PATH`; see `volley --help`")
+    })
+}
+
+/// The state directory of the project in `file` unless the file sets `state_dir`.
+pub fn default_state_dir(file: &Path) -> PathBuf {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    absolute.parent().unwrap_or(Path::new("/")).join(".volley")
+}
+
+/// Reads and validates the project file at `path`. Warnings go to stderr.
+pub fn load_file(path: PathBuf, color: bool) -> Result<Project, CliError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     let absolute = std::path::absolute(&path).unwrap_or(path);

@@ -20,13 +20,15 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
     // dry run starts no process.
     let early_watchdog = (!args.dry_run).then(fork_watchdog);
     let color_stderr = ui::resolve_color(color_choice(cli.color), std::io::stderr().is_terminal());
-    let project = project::load(cli.file.as_deref(), color_stderr)?;
+    let file = project::locate(cli.file.as_deref())?;
+    // A run reads its history through the connection it records with, opened while
+    // the file is parsed; a dry run reads it read-only and leaves nothing behind.
+    let prefetch = (!args.dry_run).then(|| record::HistoryPrefetch::start(project::default_state_dir(&file)));
+    let project = project::load_file(file, color_stderr)?;
     let selection =
         Selection { names: args.tasks.clone(), jobs: args.jobs.slots(), keep_going: args.keep_going };
     let names = project.tasks.iter().map(|t| t.name.as_str());
-    // A run reads its history through the connection it records with; a dry run reads
-    // it read-only and leaves nothing behind.
-    let history = (!args.dry_run).then(|| record::History::open(&project.settings.state_dir)).flatten();
+    let history = prefetch.and_then(|p| p.finish(&project.settings.state_dir));
     let expected = match &history {
         Some(history) => history.expectations(names),
         None => record::expectations(&project.settings.state_dir, names),

@@ -170,11 +170,22 @@ impl WatchdogLink {
     }
 }
 
-/// Refuses to fork a process with other threads (see [`WatchdogLink::fork`]).
+/// Refuses to fork a process with other threads (see [`WatchdogLink::fork`]). A
+/// thread that has just been joined may still be listed for a moment (the join
+/// returns before the kernel has removed it): the count is given a few milliseconds
+/// to fall to one.
 fn ensure_single_threaded() -> io::Result<()> {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot count volley's threads: {e}")))?
-        .count();
+    let count = || {
+        std::fs::read_dir("/proc/self/task")
+            .map(Iterator::count)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot count volley's threads: {e}")))
+    };
+    let deadline = Instant::now() + Duration::from_millis(20);
+    let mut threads = count()?;
+    while threads > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+        threads = count()?;
+    }
     if threads == 1 {
         Ok(())
     } else {

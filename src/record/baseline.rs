@@ -50,6 +50,30 @@ pub(super) fn recent_successes(conn: &Connection, names: &[&str]) -> rusqlite::R
     rows.map(|row| row.map(|recent| newest_durations(&parse(recent.as_deref())))).collect()
 }
 
+/// Every name's [`recent_successes`], read in one pass over `baselines` before the
+/// names are known (while the project file is parsed); `None` when the table has more
+/// than `limit` rows, or none (a history not migrated yet): then the names are looked
+/// up one by one.
+pub(super) fn all_recent_successes(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Option<HashMap<String, Vec<u64>>>> {
+    if !has_table(conn, "baselines")? {
+        return Ok(None);
+    }
+    let mut statement = conn.prepare("SELECT name, recent FROM baselines LIMIT ?1")?;
+    let mut rows = statement.query([limit as i64 + 1])?;
+    let mut all = HashMap::new();
+    while let Some(row) = rows.next()? {
+        if all.len() == limit {
+            return Ok(None);
+        }
+        let recent = newest_durations(&parse(row.get_ref(1)?.as_str_or_null()?));
+        all.insert(row.get::<_, String>(0)?, recent);
+    }
+    Ok(Some(all))
+}
+
 /// [`recent_successes`] in a history that no run has migrated to schema 5 yet, through
 /// its index `tasks_by_name`.
 fn recent_successes_before_schema_5(conn: &Connection, names_json: &str) -> rusqlite::Result<Vec<Vec<u64>>> {

@@ -6,6 +6,7 @@
 //! become one warning. Statistics live in `volley_core::history` (pure).
 
 mod baseline;
+mod history;
 mod plan_query;
 mod query;
 mod recorder;
@@ -16,9 +17,10 @@ mod service_recorder;
 mod status_query;
 mod writer;
 
+pub use history::{History, HistoryPrefetch};
 pub use plan_query::{FanOutHistory, fan_out_history, fan_out_history_from};
 pub use query::{CheckedTask, RunRow, TaskRun, check, expectations, expectations_in, runs, task_runs};
-pub use recorder::{History, Recorder};
+pub use recorder::Recorder;
 pub use report_query::{
     AlertRow, AttemptRow, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
 };

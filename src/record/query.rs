@@ -29,11 +29,27 @@ pub fn expectations<'a>(state_dir: &Path, names: impl IntoIterator<Item = &'a st
 
 /// [`expectations`] from an open history (the one a run then records into).
 pub fn expectations_in<'a>(conn: &Connection, names: impl IntoIterator<Item = &'a str>) -> Expectations {
+    expectations_with(conn, names, None)
+}
+
+/// [`expectations_in`], with every name's recent successes read beforehand if
+/// `preloaded` (see [`super::baseline::all_recent_successes`]).
+pub(super) fn expectations_with<'a>(
+    conn: &Connection,
+    names: impl IntoIterator<Item = &'a str>,
+    preloaded: Option<&HashMap<String, Vec<u64>>>,
+) -> Expectations {
     let names: Vec<&str> = names.into_iter().collect();
     // One read transaction for all lookups: per statement, SQLite would otherwise take
     // and release its shared lock and re-check the schema.
     let Ok(_snapshot) = conn.unchecked_transaction() else { return Expectations::default() };
-    let Ok(recent) = recent_successes(conn, &names) else { return Expectations::default() };
+    let recent = match preloaded {
+        Some(all) => names.iter().map(|name| all.get(*name).cloned().unwrap_or_default()).collect(),
+        None => match recent_successes(conn, &names) {
+            Ok(recent) => recent,
+            Err(_) => return Expectations::default(),
+        },
+    };
     let mut by_name = HashMap::new();
     for (name, prior) in names.iter().zip(recent) {
         if let Some(us) = median(&prior) {

@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use volley_core::event::{Event, EventSink};
 
+use super::history::History;
 use super::schema::{self, RecordError};
 use super::writer::Writer;
-use crate::runner::Expectations;
 
 /// Events waiting in the channel beyond this many are written in the next transaction.
 const MAX_BATCH: usize = 512;
@@ -45,33 +45,6 @@ pub struct Recorder {
     closing: Arc<AtomicBool>,
 }
 
-/// A run's history opened for writing before the run: the scheduler reads its
-/// expectations through it, then the [`Recorder`] writes into it. One open instead
-/// of two: opening a WAL database creates and removes its `-wal` and `-shm` files.
-pub struct History {
-    state_dir: PathBuf,
-    conn: Result<Connection, RecordError>,
-}
-
-impl History {
-    /// `None` when there is no history yet: then there is nothing to read, and the
-    /// recorder creates it once the run starts (not on a usage error before that).
-    pub fn open(state_dir: &std::path::Path) -> Option<History> {
-        state_dir.join(schema::FILE_NAME).is_file().then(|| History {
-            state_dir: state_dir.to_path_buf(),
-            conn: schema::open_for_writing(state_dir),
-        })
-    }
-
-    /// What history says each of `names` usually takes (none if it cannot be read).
-    pub fn expectations<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Expectations {
-        match &self.conn {
-            Ok(conn) => super::expectations_in(conn, names),
-            Err(_) => Expectations::default(),
-        }
-    }
-}
-
 impl Recorder {
     /// Starts the recorder thread for `state_dir`. Opening the database happens on
     /// that thread, so a slow or locked database does not delay the first task.
@@ -82,7 +55,8 @@ impl Recorder {
     /// Starts the recorder thread with the history the run has opened already; an
     /// error opening it is the recorder's one warning.
     pub fn start_with(history: History) -> Recorder {
-        Self::spawn(history.state_dir, Some(history.conn))
+        let (state_dir, conn) = history.into_parts();
+        Self::spawn(state_dir, Some(conn))
     }
 
     fn spawn(state_dir: PathBuf, opened: Option<Result<Connection, RecordError>>) -> Recorder {

@@ -12,7 +12,7 @@ use volley_core::graph::UnitId;
 use volley_core::history::BASELINE_RUNS;
 
 use super::{FILE_NAME, open_for_writing};
-use crate::record::baseline::{BASELINE_KEPT, recent_successes, successes_before};
+use crate::record::baseline::{BASELINE_KEPT, all_recent_successes, recent_successes, successes_before};
 use crate::record::writer::Writer;
 
 const V1_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/history-v1.db");
@@ -164,4 +164,19 @@ fn baselines_before_any_run_agree_with_the_tasks_table() {
     assert_agrees_with_tasks(&conn);
     conn.execute_batch("DROP TABLE baselines").expect("drop");
     assert_agrees_with_tasks(&conn);
+}
+
+#[test]
+fn baselines_read_all_at_once_agree_with_the_lookups_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    varied_history(dir.path());
+    let conn = open_for_writing(dir.path()).expect("open");
+    let all = all_recent_successes(&conn, 100).expect("read").expect("under the limit");
+    let looked_up = recent_successes(&conn, &NAMES).expect("lookups");
+    for (name, recent) in NAMES.iter().zip(looked_up) {
+        assert_eq!(all.get(*name).cloned().unwrap_or_default(), recent, "{name}");
+    }
+    assert_eq!(all.len(), 5, "one row per name that ever succeeded: {all:?}");
+    assert!(all_recent_successes(&conn, 5).expect("read").is_some(), "exactly at the limit");
+    assert!(all_recent_successes(&conn, 4).expect("read").is_none(), "over the limit: look names up instead");
 }

@@ -274,3 +274,42 @@ fn the_second_run_announces_each_tasks_usual_duration() {
     let second = expected("second.jsonl");
     assert!(second[0].as_u64().is_some_and(|us| us >= 100_000), "{second:?}");
 }
+
+/// What `run_started` says `name` is expected to take, from the run's `--events`.
+fn expected_us(test: &Test, events: &str, name: &str) -> Option<u64> {
+    let stream = std::fs::read_to_string(test.path(events)).expect("events");
+    let started: serde_json::Value = stream
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json"))
+        .find(|e| e["event"] == "run_started")
+        .expect("run_started");
+    let tasks = started["tasks"].as_array().expect("tasks");
+    tasks.iter().find(|t| t["name"] == name).and_then(|t| t["expected_us"].as_u64())
+}
+
+#[test]
+fn a_run_plans_with_and_records_into_the_history_of_its_own_state_dir() {
+    let tasks = "[tasks.a]\nrun = \"true\"\n[tasks.b]\nrun = \"true\"\n";
+    let seed = |test: &Test, dir: &str, us: u64| {
+        let conn = Connection::open(test.path(&format!("{dir}/history.db"))).expect("history");
+        conn.execute("UPDATE baselines SET recent = ?1 WHERE name = 'b'", [format!("[[1, {us}]]")])
+            .expect("seed");
+    };
+    let runs = |test: &Test, dir: &str| {
+        let conn = Connection::open(test.path(&format!("{dir}/history.db"))).expect("history");
+        count(&conn, "SELECT count(*) FROM runs")
+    };
+    let test = Test::with_toml(tasks);
+    volley(&test, &["run"]).code(0);
+    seed(&test, ".volley", 1_000_000);
+    volley(&test, &["run", "--events", "default.jsonl"]).code(0);
+    assert_eq!(expected_us(&test, "default.jsonl", "b"), Some(1_000_000));
+    // The same project moved to another state dir: the default one, still there, is
+    // neither read nor written.
+    test.write("volley.toml", &format!("[settings]\nstate_dir = \"elsewhere\"\n\n{tasks}"));
+    volley(&test, &["run"]).code(0);
+    seed(&test, "elsewhere", 4_000_000);
+    volley(&test, &["run", "--events", "elsewhere.jsonl"]).code(0);
+    assert_eq!(expected_us(&test, "elsewhere.jsonl", "b"), Some(4_000_000));
+    assert_eq!((runs(&test, ".volley"), runs(&test, "elsewhere")), (2, 2));
+}
