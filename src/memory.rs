@@ -30,6 +30,39 @@ pub fn tune_allocator() {
     }
 }
 
+/// Blocks [`prefault_heap`] maps in: under glibc's mmap threshold, so they come from
+/// the heap and stay there once freed.
+const PREFAULT_BLOCK: usize = 256 << 10;
+
+/// Maps `bytes` (at most [`TRIM_THRESHOLD`]) of heap in at once, for a burst of small
+/// allocations about to follow: parsing a large `volley.toml` allocates about 40 times
+/// the file's size, and faulting that in page by page took a fifth of the parse (1 960
+/// page faults for a 2000-task file, 1.7 ms on the test VM). The blocks are mapped
+/// with `MADV_POPULATE_WRITE` (Linux 5.14; on older kernels this does nothing) and
+/// freed at once: the heap keeps them (see [`TRIM_THRESHOLD`]) for the parse to use.
+/// Returns whether the kernel mapped them.
+pub fn prefault_heap(bytes: usize) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let blocks: Vec<Vec<u8>> = (0..bytes.min(TRIM_THRESHOLD) / PREFAULT_BLOCK)
+            .map(|_| Vec::with_capacity(PREFAULT_BLOCK))
+            .collect();
+        let page = rustix::param::page_size();
+        blocks.iter().all(|block| {
+            let start = (block.as_ptr() as usize).next_multiple_of(page);
+            let end = (block.as_ptr() as usize + PREFAULT_BLOCK) / page * page;
+            // SAFETY: whole pages inside a block this function owns; populating only
+            // faults them in, as writing would, and changes no contents.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_POPULATE_WRITE) == 0 }
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = bytes;
+        false
+    }
+}
+
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
     use super::*;
@@ -63,5 +96,25 @@ mod tests {
         // Without the settings every burst faults its 4.5 MiB in again: over 10 000
         // faults. A few stray ones are the test harness's.
         assert!(faults < 500, "{faults} page faults for bursts that should reuse freed memory");
+    }
+
+    /// What parsing does after [`prefault_heap`]: many small allocations, all written.
+    #[test]
+    fn a_prefaulted_heap_serves_small_allocations_without_page_faults() {
+        const BYTES: usize = 4 << 20;
+        tune_allocator();
+        let small_allocations = || {
+            let pieces: Vec<Vec<u8>> = (0..BYTES / 256).map(|i| vec![i as u8; 200]).collect();
+            std::hint::black_box(&pieces);
+        };
+        if !prefault_heap(2 * BYTES) {
+            eprintln!("skipped: this kernel cannot populate memory ahead (MADV_POPULATE_WRITE, Linux 5.14)");
+            return;
+        }
+        let before = minor_faults_of_this_thread();
+        small_allocations();
+        let faults = minor_faults_of_this_thread() - before;
+        // Unprepared, the ~4 MiB are faulted in page by page: about a thousand faults.
+        assert!(faults < 200, "{faults} page faults on a heap mapped in beforehand");
     }
 }

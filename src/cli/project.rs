@@ -12,6 +12,10 @@ use super::args::Cli;
 
 pub const FILE_NAME: &str = "volley.toml";
 
+/// From this size on, the heap the parse will use is mapped in beforehand
+/// ([`crate::memory::prefault_heap`]).
+const PREFAULT_FROM: usize = 32 << 10;
+
 struct RealFileSystem;
 
 impl FileSystem for RealFileSystem {
@@ -54,6 +58,9 @@ pub fn default_state_dir(file: &Path) -> PathBuf {
 pub fn load_file(path: PathBuf, color: bool) -> Result<Project, CliError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    if text.len() >= PREFAULT_FROM {
+        let _ = crate::memory::prefault_heap(text.len() * 40);
+    }
     let absolute = std::path::absolute(&path).unwrap_or(path);
     let project =
         config::load(&absolute, &text, &RealFileSystem).map_err(|d| CliError::Config(d.render(color)))?;
