@@ -2,7 +2,8 @@
 //! "volley". Run with the argument `__fake_volley`, it forks its watchdog first
 //! thing, then starts a `LocalExecutor` guarded by it and one task with a
 //! grandchild. The checks kill the fake volley and check that every process of its
-//! task, grandchild included, is gone within the two-second budget.
+//! task, grandchild included, is gone within the two-second budget. The last check
+//! forks the watchdog right after joining a thread, as `volley run` does.
 //!
 //! A custom harness (`harness = false` in Cargo.toml): volley forks its watchdog
 //! only while it has a single thread, and libtest runs every test on a thread of
@@ -35,7 +36,7 @@ fn main() {
         return;
     }
     let filter = args.iter().find(|a| !a.starts_with('-'));
-    let checks: [(&str, fn()); 3] = [
+    let checks: [(&str, fn()); 4] = [
         ("sigkill_of_volley_kills_its_process_groups", sigkill_of_volley_kills_its_process_groups),
         (
             "watchdog_survives_ctrl_c_to_volleys_process_group",
@@ -44,6 +45,10 @@ fn main() {
         (
             "sigkill_of_volley_kills_processes_that_left_the_group",
             sigkill_of_volley_kills_processes_that_left_the_group,
+        ),
+        (
+            "the_watchdog_forks_right_after_a_thread_is_joined",
+            the_watchdog_forks_right_after_a_thread_is_joined,
         ),
     ];
     for (name, check) in checks {
@@ -182,4 +187,15 @@ fn sigkill_of_volley_kills_processes_that_left_the_group() {
     });
     let took = took.expect("a process that left the task's group outlived volley");
     assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+/// `volley run` joins its history thread, then forks the watchdog of the services its
+/// tasks need: a thread just joined can still be listed in `/proc/self/task`, which
+/// must not make the single-thread check refuse the fork.
+fn the_watchdog_forks_right_after_a_thread_is_joined() {
+    for round in 0..5000 {
+        std::thread::spawn(|| {}).join().expect("join");
+        let link = WatchdogLink::fork().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        link.bye();
+    }
 }
