@@ -28,7 +28,7 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
     let state_root = project::find(&cwd).and_then(|file| file.parent().map(std::path::Path::to_path_buf));
-    let state_dir = state_root.unwrap_or_else(|| cwd.clone()).join(".volley");
+    let state_dir = state_root.unwrap_or_else(|| cwd.clone()).join(Settings::DEFAULT_STATE_DIR);
     let policy = if args.halt == Halt::Never { FailPolicy::KeepGoing } else { FailPolicy::FailFast };
     let plan = build_exec(ExecRequest {
         command,

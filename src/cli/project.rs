@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use volley_core::config::{self, FileSystem, PathKind};
-use volley_core::model::Project;
+use volley_core::model::{Project, Settings};
 
 use super::CliError;
 use super::args::Cli;
@@ -51,7 +51,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
 /// The state directory of the project in `file` unless the file sets `state_dir`.
 pub fn default_state_dir(file: &Path) -> PathBuf {
     let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    absolute.parent().unwrap_or(Path::new("/")).join(".volley")
+    absolute.parent().unwrap_or(Path::new("/")).join(Settings::DEFAULT_STATE_DIR)
 }
 
 /// Reads and validates the project file at `path`. Warnings go to stderr.
@@ -79,9 +79,30 @@ pub fn history_location(cli: &Cli) -> Result<(PathBuf, f64), CliError> {
         let cwd = std::env::current_dir()
             .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
         if find(&cwd).is_none() {
-            return Ok((cwd.join(".volley"), default_threshold));
+            return Ok((cwd.join(Settings::DEFAULT_STATE_DIR), default_threshold));
         }
     }
     let project = load(cli.file.as_deref(), false)?;
     Ok((project.settings.state_dir.clone(), project.settings.alerts.regression))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The history a run opens before its file is parsed is the one the file's
+    /// settings then name, unless it names another.
+    #[test]
+    fn the_default_state_dir_is_the_one_a_file_without_state_dir_gets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("sub").join(FILE_NAME);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, "[tasks.a]\nrun = \"true\"\n").expect("write");
+        let project = load_file(file.clone(), false).expect("valid");
+        assert_eq!(default_state_dir(&file), project.settings.state_dir);
+        std::fs::write(&file, "[settings]\nstate_dir = \"elsewhere\"\n[tasks.a]\nrun = \"true\"\n")
+            .expect("write");
+        let project = load_file(file.clone(), false).expect("valid");
+        assert_ne!(default_state_dir(&file), project.settings.state_dir);
+    }
 }

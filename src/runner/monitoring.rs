@@ -35,7 +35,7 @@ impl Default for MonitorOptions {
         MonitorOptions {
             sample_interval: model::Settings::DEFAULT_SAMPLE_INTERVAL,
             alerts: model::Alerts::default(),
-            state_dir: PathBuf::from(".volley"),
+            state_dir: PathBuf::from(model::Settings::DEFAULT_STATE_DIR),
         }
     }
 }

@@ -67,6 +67,9 @@ impl Settings {
     pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
     pub const DEFAULT_KEEP_LOGS: usize = 100;
+    /// The state directory, beside the project file (or in the directory `volley
+    /// exec` runs in) unless `state_dir` names another.
+    pub const DEFAULT_STATE_DIR: &str = ".volley";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

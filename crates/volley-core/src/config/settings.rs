@@ -69,7 +69,7 @@ pub(super) fn default_settings(w: &Walker<'_>) -> Settings {
         default: Vec::new(),
         env: Vec::new(),
         dotenv: Vec::new(),
-        state_dir: w.root.join(".volley"),
+        state_dir: w.root.join(Settings::DEFAULT_STATE_DIR),
         keep_logs: Settings::DEFAULT_KEEP_LOGS,
         pools: Vec::new(),
         alerts: Alerts::default(),
