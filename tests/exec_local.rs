@@ -198,6 +198,17 @@ fn grandchild_holding_the_pipe_does_not_hang_completion() {
 }
 
 #[test]
+fn output_a_grandchild_writes_just_after_the_leader_exits_is_kept() {
+    // The leader exits young, before its pipes are watched; the grandchild still
+    // holds them, so they must be watched now rather than read to their end (which
+    // would wait for the grandchild's `sleep 30`).
+    let started = Instant::now();
+    let out = run(sh(0, "(sleep 0.05; echo late; sleep 30) & echo early"));
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(out.stdout(), "early\nlate\n");
+}
+
+#[test]
 fn leftovers_that_closed_the_pipes_are_killed_at_the_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("pid");

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Pid;
-use tokio::net::unix::pipe;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
@@ -33,7 +32,7 @@ use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
 
 use super::backlog::OutputBacklog;
 use super::group::signal_group;
-use super::pipe_reader::{PipeReader, receiver};
+use super::pipe_reader::{PipeReader, UNWATCHED_FOR, read_closed};
 use super::reap::{ExitWaiter, Reaped, reap};
 use super::request::{ExecEvent, SpawnRequest};
 use super::spawn::{Spawned, Spawner};
@@ -117,15 +116,12 @@ impl LocalExecutor {
             shared.live.insert(key, pgid);
         }
         let _runtime = self.handle.enter();
-        let setup = (|| {
-            let out = receiver(stdout)?;
-            let err = receiver(stderr)?;
-            Ok::<_, io::Error>((out, err, ExitWaiter::new(leader, pidfd)?))
-        })();
-        match setup {
-            Ok((out, err, waiter)) => {
+        match ExitWaiter::new(leader, pidfd) {
+            Ok(waiter) => {
                 let attempt = Attempt { key, leader, pgid, waiter };
                 let report = Reporter { key, events: self.events.clone(), backlog: self.backlog.clone() };
+                let out = PipeReader::new(stdout, Stream::Stdout);
+                let err = PipeReader::new(stderr, Stream::Stderr);
                 self.handle.spawn(supervise(attempt, out, err, Arc::clone(&self.shared), report));
                 Ok(pgid)
             }
@@ -244,16 +240,37 @@ impl Reporter {
 
 async fn supervise(
     mut attempt: Attempt,
-    stdout: pipe::Receiver,
-    stderr: pipe::Receiver,
+    mut out: PipeReader,
+    mut err: PipeReader,
     shared: Arc<Mutex<Shared>>,
     report: Reporter,
 ) {
-    let mut out = PipeReader::new(stdout, Stream::Stdout);
-    let mut err = PipeReader::new(stderr, Stream::Stderr);
+    // The pipes stay unwatched while the task is young (see `PipeReader`).
+    let exited_young = tokio::select! {
+        biased;
+        () = attempt.waiter.exited() => true,
+        () = tokio::time::sleep(UNWATCHED_FOR) => false,
+    };
+    if exited_young {
+        report.room().await;
+        let [out_lines, err_lines] = read_closed([&mut out, &mut err]);
+        for (pipe, lines) in [(&mut out, out_lines), (&mut err, err_lines)] {
+            match lines {
+                Ok(lines) => report.output(pipe.stream, lines),
+                Err(_) => pipe.open = false,
+            }
+        }
+    }
+    // A pipe that cannot be registered is closed: the task's writes to it fail, as
+    // they would if volley had stopped reading.
+    let _ = out.watch();
+    let _ = err.watch();
 
     // Until the leader exits.
     'running: loop {
+        if exited_young {
+            break;
+        }
         if report.held_back() {
             tokio::select! {
                 _ = report.room() => {}
