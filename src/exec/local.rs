@@ -3,7 +3,9 @@
 //! Each attempt is started by [`Spawner`] (a `vfork`-style clone and `execve`, never
 //! a copying fork) in its own process group (pgid == pid), stdin `/dev/null`, stdout
 //! and stderr piped, exactly the given environment. One tokio task per attempt
-//! ([`supervise`]) reads both pipes concurrently into bounded line batches (pausing
+//! ([`supervise`]) leaves the pipes unwatched for the attempt's first
+//! [`UNWATCHED_FOR`] (an attempt over by then has its output read at once, see
+//! [`PipeReader`]), then reads both pipes concurrently into bounded line batches (pausing
 //! while the terminal's [`OutputBacklog`] is full), learns of the leader's exit
 //! without reaping it, waits for EOF on both pipes (at most [`DRAIN`] of reading
 //! after the exit, since a background grandchild may hold them), SIGKILLs
@@ -261,27 +263,31 @@ async fn supervise(
             }
         }
     }
-    // A pipe that cannot be registered is closed: the task's writes to it fail, as
-    // they would if volley had stopped reading.
-    let _ = out.watch();
-    let _ = err.watch();
+    for pipe in [&mut out, &mut err] {
+        // A pipe that cannot be registered is closed: the task's writes to it fail, as
+        // they would if volley had stopped reading. Its log says why.
+        if let Err(e) = pipe.watch() {
+            let which = if pipe.stream == Stream::Stdout { "stdout" } else { "stderr" };
+            let why = format!("volley: cannot read this task's {which} any further: {e}\n");
+            report.output(Stream::Stderr, Some(why.into_bytes()));
+        }
+    }
 
     // Until the leader exits.
-    'running: loop {
-        if exited_young {
-            break;
-        }
-        if report.held_back() {
-            tokio::select! {
-                _ = report.room() => {}
-                () = attempt.waiter.exited() => break 'running,
+    if !exited_young {
+        'running: loop {
+            if report.held_back() {
+                tokio::select! {
+                    _ = report.room() => {}
+                    () = attempt.waiter.exited() => break 'running,
+                }
             }
-        }
-        tokio::select! {
-            biased;
-            r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
-            r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
-            () = attempt.waiter.exited() => break,
+            tokio::select! {
+                biased;
+                r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
+                r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
+                () = attempt.waiter.exited() => break,
+            }
         }
     }
     // Until both pipes close, or the drain deadline, which does not run while the
