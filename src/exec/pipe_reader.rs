@@ -3,7 +3,7 @@
 //! A pipe starts unwatched: it is not registered with the runtime. Most short tasks
 //! are over before their output would be read, and once a task has exited and
 //! nothing else holds the pipe's write end, its output is all in the pipe: it is read
-//! at once, without blocking ([`PipeReader::read_if_closed`]). Registering a pipe,
+//! at once, without blocking ([`read_closed`]). Registering a pipe,
 //! switching it to non-blocking mode, waking up for its end-of-file and
 //! deregistering it cost two thirds of what the pipes cost per task of `true`
 //! (docs/benchmarks.md, "Unwatched pipes"). A task still running after

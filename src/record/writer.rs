@@ -4,7 +4,7 @@
 //! carry unit ids) and the row of each running attempt, which is inserted when it
 //! starts (so another terminal can see it running) and completed when it ends. An
 //! attempt that starts and ends within one batch (most short tasks) is inserted whole:
-//! the update of its row cost a tenth of what recording a task of `true` costs.
+//! the update of its row was about a tenth of the recorder's work on a task of `true`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
