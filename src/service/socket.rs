@@ -177,12 +177,7 @@ pub fn bind(paths: &SupervisorPaths) -> Result<(Bound, UnixListener), SocketErro
     if let Some(dir) = paths.lock.parent() {
         std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
     }
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&paths.lock)
-        .map_err(io_error("cannot open", &paths.lock))?;
+    let lock = open_lock(paths).map_err(io_error("cannot open", &paths.lock))?;
     // A supervisor that is shutting down has closed its socket but may hold the lock
     // for a moment longer: wait for it then, not when one is serving.
     let deadline = std::time::Instant::now() + LOCK_WAIT;
@@ -219,6 +214,11 @@ pub fn bind(paths: &SupervisorPaths) -> Result<(Bound, UnixListener), SocketErro
     Ok((Bound { paths: paths.clone(), _lock: lock }, listener))
 }
 
+/// The project's supervisor lock file, created if missing, not locked yet.
+fn open_lock(paths: &SupervisorPaths) -> io::Result<File> {
+    File::options().create(true).truncate(false).write(true).open(&paths.lock)
+}
+
 /// Removes the socket file and the record of a supervisor that died without removing
 /// them (SIGKILL), taking the lock first so that a supervisor starting meanwhile
 /// keeps its own. Returns whether a socket file was removed.
@@ -227,9 +227,7 @@ pub fn remove_stale(paths: &SupervisorPaths) -> bool {
     if !left(&paths.socket) && !left(&paths.record) {
         return false;
     }
-    let Ok(lock) = File::options().create(true).truncate(false).write(true).open(&paths.lock) else {
-        return false;
-    };
+    let Ok(lock) = open_lock(paths) else { return false };
     if lock.try_lock().is_err() {
         return false;
     }
