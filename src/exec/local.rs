@@ -223,6 +223,15 @@ impl Reporter {
         }
     }
 
+    /// `pipe` can no longer be read: it is closed (the task's further writes to it
+    /// fail, as they would if volley had stopped reading), and its log says why.
+    fn lost(&self, pipe: &mut PipeReader, error: &io::Error) {
+        pipe.open = false;
+        let which = if pipe.stream == Stream::Stdout { "stdout" } else { "stderr" };
+        let why = format!("volley: cannot read this task's {which} any further: {error}\n");
+        self.output(Stream::Stderr, Some(why.into_bytes()));
+    }
+
     fn output(&self, stream: Stream, lines: Option<Vec<u8>>) {
         if let Some(lines) = lines {
             let _ = self.events.send(ExecEvent::Output { key: self.key, stream, lines: Lines(lines) });
@@ -259,17 +268,13 @@ async fn supervise(
         for (pipe, lines) in [(&mut out, out_lines), (&mut err, err_lines)] {
             match lines {
                 Ok(lines) => report.output(pipe.stream, lines),
-                Err(_) => pipe.open = false,
+                Err(e) => report.lost(pipe, &e),
             }
         }
     }
     for pipe in [&mut out, &mut err] {
-        // A pipe that cannot be registered is closed: the task's writes to it fail, as
-        // they would if volley had stopped reading. Its log says why.
         if let Err(e) = pipe.watch() {
-            let which = if pipe.stream == Stream::Stdout { "stdout" } else { "stderr" };
-            let why = format!("volley: cannot read this task's {which} any further: {e}\n");
-            report.output(Stream::Stderr, Some(why.into_bytes()));
+            report.lost(pipe, &e);
         }
     }
 
