@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use volley_core::forecast::{TaskProgress, time_left};
+use volley_core::schedule::Limits;
 
 use super::CliError;
 use super::plan::UNKNOWN;
@@ -154,10 +155,14 @@ fn status_of(run: &LiveRun, gone: bool, now_us: i64, fan_out: &HashMap<String, u
                     expected: usual.get(u.name.as_str()).map_or(UNKNOWN, |us| Duration::from_micros(*us)),
                     waiting: total.saturating_sub(done).saturating_sub(mine.len() as u32),
                     running: mine,
+                    // The history keeps no pools (see `forecast`).
+                    pool: None,
+                    cap: None,
                 }
             })
             .collect();
-        Some(time_left(&tasks, run.jobs.max(1) as usize).as_micros() as u64)
+        let limits = Limits { slots: run.jobs.max(1) as usize, pools: Vec::new() };
+        Some(time_left(&tasks, &limits).as_micros() as u64)
     };
     RunStatus {
         id: run.id,

@@ -75,6 +75,8 @@ fn planned(unit: u32, name: &str, deps: &[u32], expected_us: Option<u64>) -> Pla
         name: name.into(),
         deps: deps.iter().map(|d| UnitId(*d)).collect(),
         expected_us,
+        pool: None,
+        cap: None,
     }
 }
 

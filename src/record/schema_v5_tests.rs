@@ -70,6 +70,8 @@ fn record_run(writer: &mut Writer, run: usize, tasks: &[(&str, TaskStatus, bool,
             name: (*name).into(),
             deps: Vec::new(),
             expected_us: None,
+            pool: None,
+            cap: None,
         })
         .collect();
     let mut events = vec![Event::RunStarted {

@@ -27,6 +27,8 @@ fn run_started(names: &[&str]) -> Event {
                 name: (*name).into(),
                 deps: Vec::new(),
                 expected_us: None,
+                pool: None,
+                cap: None,
             })
             .collect(),
         dry_run: false,

@@ -28,6 +28,8 @@ pub fn critical_path<'a>(record: &'a RunRecord) -> Option<CriticalPath> {
             name: Arc::from(u.name.as_str()),
             deps: u.deps.iter().filter_map(|d| ids.get(d.as_str()).copied()).collect(),
             expected_us: None,
+            pool: None,
+            cap: None,
         })
         .collect();
     let mut summary = RunSummary::new();

@@ -53,6 +53,8 @@ pub struct RunPlan {
     pub units: Vec<UnitPlan>,
     pub execs: Vec<UnitExec>,
     pub limits: Limits,
+    /// The names of [`Limits::pools`], in the same order.
+    pub pool_names: Vec<Arc<str>>,
     pub policy: FailPolicy,
     /// The units the user named (or the default), for messages.
     pub roots: Vec<UnitId>,
@@ -185,7 +187,8 @@ pub fn build(
     } else {
         FailPolicy::FailFast
     };
-    Ok(RunPlan { graph, units, execs, limits, policy, roots, services })
+    let pool_names = pools.iter().map(|p| Arc::from(p.name.as_str())).collect();
+    Ok(RunPlan { graph, units, execs, limits, pool_names, policy, roots, services })
 }
 
 fn instances_of(exec: &UnitExec) -> Instances {
@@ -287,6 +290,7 @@ pub fn build_exec(request: ExecRequest) -> RunPlan {
         units: vec![unit],
         execs: vec![exec],
         limits: Limits { slots: request.slots.max(1), pools: Vec::new() },
+        pool_names: Vec::new(),
         policy: request.policy,
         roots: vec![UnitId(0)],
         services: Vec::new(),

@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use volley_core::event::{AttemptEnd, Event, EventSink, PlannedTask, RunStatus, Stream, TaskKey};
+use volley_core::event::{
+    AttemptEnd, Event, EventSink, PlannedPool, PlannedTask, RunStatus, Stream, TaskKey,
+};
 use volley_core::graph::UnitId;
 use volley_core::schedule::{Scheduler, Work};
 
@@ -254,6 +256,11 @@ impl<'s> Runner<'s> {
                 name: self.plan.execs[u.index()].name.clone(),
                 deps: self.plan.graph.deps(u).to_vec(),
                 expected_us: self.plan.execs[u.index()].expected.map(|d| d.as_micros() as u64),
+                pool: self.plan.units[u.index()].pool.and_then(|p| {
+                    let name = self.plan.pool_names.get(p)?.clone();
+                    Some(PlannedPool { name, limit: *self.plan.limits.pools.get(p)? })
+                }),
+                cap: self.plan.units[u.index()].cap,
             })
             .collect();
         self.emit(&Event::RunStarted {

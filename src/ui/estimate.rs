@@ -1,8 +1,8 @@
 //! [`Estimator`]: the footer's predicted time left, from the events of the run.
 //!
 //! It keeps what [`volley_core::forecast`] needs (the planned graph, each task's
-//! usual duration per instance, instances finished, instances running and since
-//! when) and runs that simulation of the real scheduler on what is left. Between two
+//! usual duration per instance, its pool and cap, instances finished, instances
+//! running and since when) and runs that simulation of the real scheduler on what is left. Between two
 //! simulations the last answer counts down with the clock, so a redraw costs a
 //! subtraction; a simulation runs only after something changed, and at most once per
 //! [`MIN_INTERVAL`] or 20 × its own last cost, whichever is longer, so even a
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use volley_core::event::{Event, TaskKey};
 use volley_core::forecast::{TaskProgress, UNKNOWN_DURATION, time_left};
 use volley_core::graph::UnitId;
+use volley_core::schedule::Limits;
 
 /// Fastest re-simulation: well below what a human notices in a "~12s left".
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
@@ -30,6 +31,9 @@ struct Task {
     finished: u32,
     /// Finished as a whole (a plain task, or a skipped or failed fan-out).
     done: bool,
+    /// Index into `Estimator::limits.pools`.
+    pool: Option<usize>,
+    cap: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +41,7 @@ pub struct Estimator {
     index: HashMap<UnitId, usize>,
     tasks: Vec<Task>,
     running: HashMap<TaskKey, Instant>,
-    slots: usize,
+    limits: Limits,
     any_known: bool,
     dirty: bool,
     /// The last simulation: when, its answer, and what it cost.
@@ -47,14 +51,21 @@ pub struct Estimator {
 
 impl Estimator {
     pub fn new() -> Self {
-        Estimator { slots: 1, ..Estimator::default() }
+        Estimator { limits: Limits { slots: 1, pools: Vec::new() }, ..Estimator::default() }
     }
 
     /// Takes in one event seen at `now`.
     pub fn observe(&mut self, event: &Event, now: Instant) {
         match event {
             Event::RunStarted { tasks, jobs, .. } => {
-                self.slots = (*jobs).max(1);
+                let mut pools: Vec<&str> = Vec::new();
+                self.limits = Limits { slots: (*jobs).max(1), pools: Vec::new() };
+                for pool in tasks.iter().filter_map(|t| t.pool.as_ref()) {
+                    if !pools.contains(&pool.name.as_ref()) {
+                        pools.push(&pool.name);
+                        self.limits.pools.push(pool.limit);
+                    }
+                }
                 self.index = tasks.iter().enumerate().map(|(i, t)| (t.unit, i)).collect();
                 self.tasks = tasks
                     .iter()
@@ -64,6 +75,8 @@ impl Estimator {
                         instances: Some(1),
                         finished: 0,
                         done: false,
+                        pool: t.pool.as_ref().and_then(|p| pools.iter().position(|name| *name == &*p.name)),
+                        cap: t.cap,
                     })
                     .collect();
                 self.any_known = tasks.iter().any(|t| t.expected_us.is_some());
@@ -107,7 +120,7 @@ impl Estimator {
         let due = self.last.is_none_or(|(at, _)| now.duration_since(at) >= MIN_INTERVAL.max(self.cost * 20));
         if self.dirty && due {
             let started = Instant::now();
-            let left = time_left(&self.progress(now), self.slots);
+            let left = time_left(&self.progress(now), &self.limits);
             self.cost = started.elapsed();
             self.last = Some((now, left));
             self.dirty = false;
@@ -135,6 +148,8 @@ impl Estimator {
                     expected: task.expected.unwrap_or(UNKNOWN_DURATION),
                     waiting: total.saturating_sub(task.finished).saturating_sub(running.len() as u32),
                     running,
+                    pool: task.pool,
+                    cap: task.cap,
                 }
             })
             .collect()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use volley_core::event::{Event, PlannedTask, TaskKey, TaskStatus};
+use volley_core::event::{Event, PlannedPool, PlannedTask, TaskKey, TaskStatus};
 use volley_core::graph::UnitId;
 
 use super::Estimator;
@@ -15,6 +15,8 @@ fn planned(unit: u32, deps: &[u32], expected_ms: Option<u64>) -> PlannedTask {
         name: Arc::from(format!("t{unit}")),
         deps: deps.iter().map(|d| UnitId(*d)).collect(),
         expected_us: expected_ms.map(|ms| ms * 1000),
+        pool: None,
+        cap: None,
     }
 }
 
@@ -91,6 +93,36 @@ fn fan_out_instances_and_unknown_tasks_count() {
         estimator.observe(&finished(key(0, i), TaskStatus::Succeeded), t0 + ms(1000));
     }
     assert_eq!(estimator.left(t0 + ms(1000)), Some(ms(2000)), "two instances and t1 left");
+}
+
+#[test]
+fn pools_and_caps_hold_back_what_the_slots_would_run() {
+    let t0 = Instant::now();
+    // On 4 slots, three 1 s tasks in a pool of 1 and two in a pool of 2: 3 s, and
+    // 2.5 s once the first has run for 0.5 s.
+    let pooled = |unit: u32, pool: &str, limit: usize| PlannedTask {
+        pool: Some(PlannedPool { name: pool.into(), limit }),
+        ..planned(unit, &[], Some(1000))
+    };
+    let tasks = vec![
+        pooled(0, "db", 1),
+        pooled(1, "db", 1),
+        pooled(2, "db", 1),
+        pooled(3, "net", 2),
+        pooled(4, "net", 2),
+    ];
+    let mut estimator = Estimator::new();
+    estimator.observe(&run_started(tasks, 4), t0);
+    assert_eq!(estimator.left(t0), Some(ms(3000)));
+    estimator.observe(&started(key(0, 0)), t0);
+    assert_eq!(estimator.left(t0 + ms(500)), Some(ms(2500)));
+    // On 8 slots, a fan-out of 4 instances of 1 s with `jobs = 2`: 2 s.
+    let mut capped = planned(0, &[], Some(1000));
+    capped.cap = Some(2);
+    let mut estimator = Estimator::new();
+    estimator.observe(&run_started(vec![capped], 8), t0);
+    estimator.observe(&Event::InstancesPlanned { t_us: 0, unit: UnitId(0), name: "t0".into(), count: 4 }, t0);
+    assert_eq!(estimator.left(t0), Some(ms(2000)));
 }
 
 #[test]

@@ -21,6 +21,8 @@ fn planned(unit: u32, name: &str, deps: &[u32]) -> PlannedTask {
         name: name.into(),
         deps: deps.iter().map(|d| UnitId(*d)).collect(),
         expected_us: None,
+        pool: None,
+        cap: None,
     }
 }
 

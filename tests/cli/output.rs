@@ -110,6 +110,29 @@ fn events_stream_is_versioned_json_lines() {
     );
 }
 
+/// `run_started` says which pool each task draws from and its instances' cap: the
+/// footer's time left simulates them.
+#[test]
+fn run_started_names_each_tasks_pool_and_cap() {
+    let toml = "[settings.pools]\nnet = 1\n[tasks.fetch]\nrun = \"true\"\npool = \"net\"\n\
+                [tasks.each]\nfor_each = { items = [\"a\", \"b\", \"c\"] }\njobs = 2\nrun = \"true {item}\"\n";
+    let test = Test::with_toml(toml).args(&["run", "--events", "events.jsonl"]);
+    test.run().code(0);
+    let started: serde_json::Value = test
+        .read("events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .find(|e| e["event"] == "run_started")
+        .expect("run_started");
+    let task = |name: &str| {
+        started["tasks"].as_array().expect("tasks").iter().find(|t| t["name"] == name).cloned().expect(name)
+    };
+    assert_eq!(task("fetch")["pool"], serde_json::json!({"name": "net", "limit": 1}));
+    assert_eq!(task("fetch")["cap"], serde_json::Value::Null);
+    assert_eq!(task("each")["pool"], serde_json::Value::Null);
+    assert_eq!(task("each")["cap"], 2);
+}
+
 /// `task_finished` names a log file exactly when one was written: the task printed,
 /// or was retried (later attempts are headed in the log).
 #[test]

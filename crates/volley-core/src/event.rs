@@ -138,6 +138,18 @@ pub struct PlannedTask {
     pub deps: Vec<UnitId>,
     /// Median duration from history, if any.
     pub expected_us: Option<u64>,
+    /// The pool it takes a token from.
+    pub pool: Option<PlannedPool>,
+    /// Most of its instances running at once (a fan-out task's `jobs`).
+    pub cap: Option<usize>,
+}
+
+/// A pool of `settings.pools`, as a planned task names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedPool {
+    pub name: Arc<str>,
+    /// Most tasks holding one of its tokens at once.
+    pub limit: usize,
 }
 
 /// Complete lines of output: every line ends with `\n` (a final partial line and the

@@ -6,8 +6,12 @@
 //! each running instance has been going. Running instances become units of their
 //! own that start at once (they already hold slots) and last their remaining time;
 //! the task's dependents wait for them too. Finished tasks drop out, so what they
-//! unblocked is ready at once. Pools and caps are not known to the observers that
-//! call this, so they are ignored: an estimate, not a promise.
+//! unblocked is ready at once. A task's pool and its `jobs` cap hold for its waiting
+//! and its running instances alike: a capped task outside any pool gets a pool of
+//! its own, so that its running instances count against the cap. (A task with both
+//! draws from its pool and caps only the instances still waiting.) `volley status`
+//! reads the run from the history, which does not keep pools: there they are
+//! ignored. An estimate, not a promise.
 //!
 //! Pure like [`simulate`]: elapsed times are arguments, no clock is read.
 
@@ -28,6 +32,10 @@ pub struct TaskProgress {
     pub waiting: u32,
     /// How long each running instance has been running.
     pub running: Vec<Duration>,
+    /// Index into [`Limits::pools`].
+    pub pool: Option<usize>,
+    /// Most of its instances running at once (a fan-out task's `jobs`).
+    pub cap: Option<usize>,
 }
 
 /// What a task without history counts as, in `volley plan`, the footer and
@@ -38,9 +46,9 @@ pub const UNKNOWN_DURATION: Duration = Duration::from_secs(1);
 /// much more, rather than nothing: it is visibly not done.
 const OVERDUE_REMAINDER: Duration = Duration::from_millis(500);
 
-/// The predicted time until every task in `tasks` has finished, on `slots` slots.
+/// The predicted time until every task in `tasks` has finished, within `limits`.
 #[must_use]
-pub fn time_left(tasks: &[TaskProgress], slots: usize) -> Duration {
+pub fn time_left(tasks: &[TaskProgress], limits: &Limits) -> Duration {
     // Unit ids 0..n are the tasks' waiting instances; the running instances follow.
     let n = tasks.len();
     let mut names: Vec<String> = Vec::with_capacity(n);
@@ -49,6 +57,20 @@ pub fn time_left(tasks: &[TaskProgress], slots: usize) -> Duration {
     let mut waiting: Vec<u32> = Vec::with_capacity(n);
     // Per task, the units a dependent must wait for: its waiting part and its running instances.
     let mut blockers: Vec<Vec<UnitId>> = vec![Vec::new(); n];
+    // The task each unit belongs to.
+    let mut owners: Vec<usize> = (0..n).collect();
+    let mut pools = limits.pools.clone();
+    let task_pools: Vec<Option<usize>> = tasks
+        .iter()
+        .map(|task| match (task.pool.filter(|p| *p < limits.pools.len()), task.cap) {
+            (Some(pool), _) => Some(pool),
+            (None, Some(cap)) => {
+                pools.push(cap);
+                Some(pools.len() - 1)
+            }
+            (None, None) => None,
+        })
+        .collect();
     for (i, task) in tasks.iter().enumerate() {
         names.push(i.to_string());
         deps.push(Vec::new());
@@ -66,6 +88,7 @@ pub fn time_left(tasks: &[TaskProgress], slots: usize) -> Duration {
             let left = task.expected.checked_sub(*elapsed).unwrap_or(OVERDUE_REMAINDER);
             durations.push(left.max(Duration::from_millis(1)));
             waiting.push(1);
+            owners.push(i);
             blockers[i].push(id);
         }
     }
@@ -85,11 +108,19 @@ pub fn time_left(tasks: &[TaskProgress], slots: usize) -> Duration {
         .ids()
         .map(|u| {
             let count = waiting[u.index()];
-            let priority = if u.index() >= n { f64::MAX } else { levels[u.index()] };
-            UnitPlan { included: count > 0, instances: Instances::Known(count), ..UnitPlan::task(priority) }
+            let owner = owners[u.index()];
+            let (priority, cap) =
+                if u.index() >= n { (f64::MAX, None) } else { (levels[u.index()], tasks[owner].cap) };
+            UnitPlan {
+                included: count > 0,
+                instances: Instances::Known(count),
+                pool: task_pools[owner],
+                cap,
+                ..UnitPlan::task(priority)
+            }
         })
         .collect();
-    simulate(&graph, plans, Limits { slots, pools: Vec::new() }, &durations).makespan
+    simulate(&graph, plans, Limits { slots: limits.slots, pools }, &durations).makespan
 }
 
 #[cfg(test)]
@@ -106,47 +137,78 @@ mod tests {
             expected: secs(expected),
             waiting,
             running: running.iter().map(|r| secs(*r)).collect(),
+            pool: None,
+            cap: None,
         }
+    }
+
+    fn slots(slots: usize) -> Limits {
+        Limits { slots, pools: Vec::new() }
     }
 
     #[test]
     fn nothing_left_takes_no_time() {
-        assert_eq!(time_left(&[], 2), Duration::ZERO);
-        assert_eq!(time_left(&[task(&[], 3.0, 0, &[])], 2), Duration::ZERO);
+        assert_eq!(time_left(&[], &slots(2)), Duration::ZERO);
+        assert_eq!(time_left(&[task(&[], 3.0, 0, &[])], &slots(2)), Duration::ZERO);
     }
 
     #[test]
     fn a_chain_waits_for_its_running_head() {
         // a (4 s, running for 1 s) → b (2 s): 3 s + 2 s, whatever the slots.
         let tasks = [task(&[], 4.0, 0, &[1.0]), task(&[0], 2.0, 1, &[])];
-        assert_eq!(time_left(&tasks, 8), secs(5.0));
+        assert_eq!(time_left(&tasks, &slots(8)), secs(5.0));
     }
 
     #[test]
     fn independent_work_spreads_over_the_slots() {
         // Four waiting 1 s tasks on 2 slots, beside nothing running: 2 s.
         let tasks: Vec<_> = (0..4).map(|_| task(&[], 1.0, 1, &[])).collect();
-        assert_eq!(time_left(&tasks, 2), secs(2.0));
-        assert_eq!(time_left(&tasks, 1), secs(4.0));
+        assert_eq!(time_left(&tasks, &slots(2)), secs(2.0));
+        assert_eq!(time_left(&tasks, &slots(1)), secs(4.0));
     }
 
     #[test]
     fn running_instances_hold_their_slots_first() {
         // One slot: the running instance's 0.5 s left, then the waiting 1 s task.
         let tasks = [task(&[], 1.0, 1, &[]), task(&[], 2.0, 0, &[1.5])];
-        assert_eq!(time_left(&tasks, 1), secs(1.5));
+        assert_eq!(time_left(&tasks, &slots(1)), secs(1.5));
     }
 
     #[test]
     fn fan_out_instances_left_and_running_both_count() {
         // 6 instances of 1 s waiting, 2 running for 0.5 s, 2 slots, then a 1 s report.
         let tasks = [task(&[], 1.0, 6, &[0.5, 0.5]), task(&[0], 1.0, 1, &[])];
-        assert_eq!(time_left(&tasks, 2), secs(0.5 + 3.0 + 1.0));
+        assert_eq!(time_left(&tasks, &slots(2)), secs(0.5 + 3.0 + 1.0));
+    }
+
+    #[test]
+    fn a_pool_holds_back_tasks_the_slots_would_run() {
+        // Four 1 s tasks in a pool of 1, on 4 slots: one after the other; the one
+        // running for 0.5 s holds the token first.
+        let mut tasks: Vec<_> = (0..4).map(|_| task(&[], 1.0, 1, &[])).collect();
+        tasks[0] = task(&[], 1.0, 0, &[0.5]);
+        for t in &mut tasks {
+            t.pool = Some(0);
+        }
+        assert_eq!(time_left(&tasks, &Limits { slots: 4, pools: vec![1] }), secs(0.5 + 3.0));
+        assert_eq!(time_left(&tasks, &Limits { slots: 4, pools: vec![4] }), secs(1.0));
+    }
+
+    #[test]
+    fn a_cap_counts_the_running_instances() {
+        // 6 instances of 1 s waiting, 2 running for 0.5 s, `jobs = 2`, 8 slots: the
+        // running two finish before more start.
+        let mut fan_out = task(&[], 1.0, 6, &[0.5, 0.5]);
+        fan_out.cap = Some(2);
+        assert_eq!(time_left(&[fan_out.clone()], &slots(8)), secs(0.5 + 3.0));
+        // In a pool of 3, the cap still holds the waiting instances to 2 at once.
+        fan_out.pool = Some(0);
+        assert_eq!(time_left(&[fan_out], &Limits { slots: 8, pools: vec![3] }), secs(0.5 + 3.0));
     }
 
     #[test]
     fn an_overdue_task_is_not_counted_as_done() {
         let tasks = [task(&[], 1.0, 0, &[3.0])];
-        assert_eq!(time_left(&tasks, 1), OVERDUE_REMAINDER);
+        assert_eq!(time_left(&tasks, &slots(1)), OVERDUE_REMAINDER);
     }
 }

@@ -61,7 +61,7 @@ pub enum Instances {
 }
 
 /// Capacity of the run: global slots and named pools inside them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Zero is treated as 1.
     pub slots: usize,

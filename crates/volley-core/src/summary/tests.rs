@@ -30,6 +30,8 @@ impl Run {
                 name: Arc::from(*name),
                 deps: deps.iter().map(|d| UnitId(*d)).collect(),
                 expected_us: None,
+                pool: None,
+                cap: None,
             })
             .collect();
         let mut summary = RunSummary::new();
