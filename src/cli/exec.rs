@@ -11,7 +11,7 @@ use volley_core::model::Settings;
 use volley_core::schedule::FailPolicy;
 
 use super::args::{Cli, ExecArgs, Halt};
-use super::run::{DriveSettings, drive, fork_watchdog};
+use super::run::{DriveSettings, drive, fork_watchdog, new_run_id};
 use super::{CliError, project};
 use crate::runner::{BaseEnv, ExecRequest, MonitorOptions, build_exec, default_jobs};
 
@@ -52,7 +52,7 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, CliError> {
         halt_now: args.halt == Halt::Now,
         keep_order: args.keep_order,
     };
-    drive(cli, &args.output, plan, BaseEnv::from_process(), settings, None)
+    drive(cli, &args.output, plan, BaseEnv::from_process(), settings, None, &new_run_id())
 }
 
 /// The command (words before the first `:::`, joined by spaces as GNU parallel

@@ -54,15 +54,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, CliError> {
         },
     };
     // Services the tasks need are ready before the first task and stopped after the
-    // last one (unless a `volley up` supervisor owns them).
-    let services = runner::RunServices::start(
-        &project,
-        &plan.services,
-        &base_env,
-        &format!("run-services-{}", std::process::id()),
-    )
-    .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let result = drive(cli, &args.output, plan, base_env, settings, history);
+    // last one (unless a `volley up` supervisor owns them); the run records them.
+    let run_id = new_run_id();
+    let services = runner::RunServices::start(&project, &plan.services, &base_env, &run_id)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let result = drive(cli, &args.output, plan, base_env, settings, history, &run_id);
     services.stop();
     result
 }
@@ -95,7 +91,7 @@ pub(super) struct DriveSettings {
 
 /// Wires the sinks, runs the event loop on a current-thread runtime, and returns
 /// the exit status. Shared by `run` and `exec`. `history`: opened already (to plan
-/// with), or opened by the recorder.
+/// with), or opened by the recorder; `run_id`: from [`new_run_id`].
 pub(super) fn drive(
     cli: &Cli,
     output: &OutputArgs,
@@ -103,6 +99,7 @@ pub(super) fn drive(
     base_env: BaseEnv,
     settings: DriveSettings,
     history: Option<record::History>,
+    run_id: &str,
 ) -> Result<i32, CliError> {
     let mut monitor = settings.monitor;
     if let Some(interval) = std::env::var_os(SAMPLE_INTERVAL_VAR) {
@@ -112,8 +109,7 @@ pub(super) fn drive(
                 .with_help("a duration such as `250ms` or `1s`; `0s` turns sampling off")
         })?;
     }
-    let run_id = new_run_id();
-    let log_dir = settings.state_dir.join("logs").join(&run_id);
+    let log_dir = settings.state_dir.join("logs").join(run_id);
     let backlog = Arc::new(OutputBacklog::new(OUTPUT_BACKLOG_LIMIT));
     let logs = crate::logs::LogWriter::new(log_dir.clone(), settings.keep_logs);
     let mut sinks = sinks(cli, output, logs, settings.keep_order, &backlog)?;
@@ -122,7 +118,7 @@ pub(super) fn drive(
         None => record::Recorder::start(settings.state_dir.clone()),
     }));
     let options = RunOptions {
-        run_id: Arc::from(run_id.as_str()),
+        run_id: Arc::from(run_id),
         command_line: std::env::args().collect(),
         started_at_us: jiff::Timestamp::now().as_microsecond(),
         shell: settings.shell,
@@ -194,7 +190,7 @@ pub(super) fn plan_error(error: &PlanError) -> CliError {
 /// `YYYYMMDD-HHMMSS-xxxx` in UTC: sortable, readable, unique per process. UTC, because
 /// finding the local zone makes jiff walk the whole zoneinfo tree, a few milliseconds
 /// of every run's start-up.
-fn new_run_id() -> String {
+pub(super) fn new_run_id() -> String {
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let nanos = now.timestamp().subsec_nanosecond().unsigned_abs();
     let salt = (std::process::id() ^ nanos.rotate_left(7)) & 0xffff;

@@ -17,16 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use volley_core::event::{Lines, RunStatus, Stream};
+use volley_core::event::RunStatus;
 use volley_core::model::Project;
-use volley_core::services::ServiceEvent;
 
 use super::args::{Cli, UpArgs};
 use super::{CliError, color_choice, exit, project};
 use crate::record::{ServiceRecorder, UpRun};
-use crate::runner::BaseEnv;
+use crate::runner::{BaseEnv, Recording};
 use crate::service::{
-    Client, Control, Ending, FailedService, InFlight, LineObserver, Observer, Request, Response, SocketError,
+    Client, Control, Ending, FailedService, InFlight, LineObserver, Request, Response, SocketError,
     Supervisor, SupervisorOptions, SupervisorPaths, bind, fork_watchdog, logs_dir, serve,
 };
 use crate::ui;
@@ -344,23 +343,6 @@ pub fn supervisor_main(cli: &Cli) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-/// Passes the supervisor's reports to the terminal (or log) and to the history.
-struct Recording {
-    lines: LineObserver,
-    recorder: Rc<RefCell<ServiceRecorder>>,
-}
-
-impl Observer for Recording {
-    fn output(&mut self, name: &Arc<str>, stream: Stream, lines: &Lines) {
-        self.lines.output(name, stream, lines);
-    }
-
-    fn event(&mut self, event: &ServiceEvent) {
-        self.lines.event(event);
-        self.recorder.borrow_mut().event(event);
-    }
-}
-
 /// The `up` is recorded as a run (`volley history`, `volley report`).
 fn recording(
     project: &Project,
@@ -374,5 +356,5 @@ fn recording(
         services: project.services.len(),
     };
     let recorder = Rc::new(RefCell::new(ServiceRecorder::start(project.settings.state_dir.clone(), run)));
-    (Recording { lines, recorder: Rc::clone(&recorder) }, recorder)
+    (Recording::new(lines, Rc::clone(&recorder)), recorder)
 }

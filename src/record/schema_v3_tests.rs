@@ -65,3 +65,40 @@ fn an_up_is_recorded_as_a_run_with_its_service_timeline() {
     assert!(text.contains("redis  ready after 0.2"), "{text}");
     assert!(text.contains("killed after its stop timeout"), "{text}");
 }
+
+/// The services of a `volley run` wait for the run's row (the task recorder writes it
+/// at the first task), go under it timed from the run's start, and leave its status
+/// alone; without the row they are not recorded, and nothing fails.
+#[test]
+fn a_runs_services_go_under_its_row_once_it_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut recorder = ServiceRecorder::attach(dir.path().to_path_buf(), "run-1".into());
+    let name: Arc<str> = Arc::from("db");
+    recorder.event(&ServiceEvent::ServiceStarting { name: name.clone(), attempt: 1, pid: 7 });
+    recorder.event(&ServiceEvent::ServiceReady { name: name.clone(), time_to_ready_us: 300_000 });
+    // The run starts a second after the services did.
+    let started_at_us = jiff::Timestamp::now().as_microsecond() + 1_000_000;
+    let conn = open_for_writing(dir.path()).expect("open");
+    conn.execute(
+        "INSERT INTO runs (run_key, command, started_at_us, status, jobs, host, pid)
+         VALUES ('run-1', '[]', ?1, 'running', 2, 'h', 1)",
+        [started_at_us],
+    )
+    .expect("the run's row");
+    recorder.event(&ServiceEvent::ServiceStopped { name, time_to_stop_us: 50_000, killed: false });
+    recorder.finish(RunStatus::Failed);
+
+    let events = service_events(&conn, 1).expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["starting", "ready", "stopped"]);
+    assert!((-1_500_000..-500_000).contains(&events[0].t_us), "about a second before the run: {events:?}");
+    let status: String = conn.query_row("SELECT status FROM runs", [], |r| r.get(0)).expect("status");
+    assert_eq!(status, "running", "the task recorder's to set");
+    let text = render_timeline(&events);
+    assert!(text.contains("-1s  db  starting (attempt 1, pid 7)"), "{text}");
+
+    let mut orphan = ServiceRecorder::attach(dir.path().to_path_buf(), "never-recorded".into());
+    orphan.event(&ServiceEvent::ServiceExited { name: Arc::from("db") });
+    drop(orphan);
+    assert_eq!(count(&conn, "SELECT count(*) FROM service_events"), 3);
+}

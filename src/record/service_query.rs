@@ -4,7 +4,9 @@ use rusqlite::Connection;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEventRow {
-    pub t_us: u64,
+    /// From the run's start: negative for the services a `volley run` readied before
+    /// its first task.
+    pub t_us: i64,
     pub name: String,
     pub event: String,
     pub attempt: Option<u32>,
@@ -31,7 +33,7 @@ pub fn service_events(conn: &Connection, run: i64) -> rusqlite::Result<Vec<Servi
     statement
         .query_map([run], |row| {
             Ok(ServiceEventRow {
-                t_us: row.get::<_, i64>(0)?.max(0) as u64,
+                t_us: row.get(0)?,
                 name: row.get(1)?,
                 event: row.get(2)?,
                 attempt: row.get(3)?,
@@ -44,7 +46,7 @@ pub fn service_events(conn: &Connection, run: i64) -> rusqlite::Result<Vec<Servi
 }
 
 /// The timeline as text lines for `volley report`: each event with its offset from
-/// the start of the run.
+/// the start of the run (`-0.7s`: before its first task).
 pub fn render_timeline(events: &[ServiceEventRow]) -> String {
     use std::fmt::Write;
     if events.is_empty() {
@@ -68,7 +70,10 @@ pub fn render_timeline(events: &[ServiceEventRow]) -> String {
             ("failed", _) => format!("failed: {}", e.detail.as_deref().unwrap_or("")),
             (other, _) => other.to_owned(),
         };
-        let _ = writeln!(text, "  {:>8}  {:<width$}  {what}", format!("+{}", us(e.t_us)), e.name);
+        let offset = us(e.t_us.unsigned_abs());
+        let sign = if e.t_us < 0 && offset != "0ms" { '-' } else { '+' };
+        let at = format!("{sign}{offset}");
+        let _ = writeln!(text, "  {at:>8}  {:<width$}  {what}", e.name);
     }
     text
 }

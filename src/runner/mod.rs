@@ -19,4 +19,4 @@ pub use plan::{
     default_jobs, project_graph,
 };
 pub use run_loop::{RunOptions, Runner};
-pub use services::{RunServices, ServicesError};
+pub use services::{Recording, RunServices, ServicesError};

@@ -4,17 +4,24 @@
 //!
 //! Services this run starts are supervised on a thread of their own with its own
 //! runtime, so the run's event loop is unchanged; their output goes to their log
-//! files (`volley logs`) and their lifecycle lines to stderr.
+//! files (`volley logs`), their lifecycle lines to stderr, and their lifecycle events
+//! to the run's history (`volley report` shows their timeline).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
+use volley_core::event::{Lines, Stream};
 use volley_core::model::Project;
+use volley_core::services::ServiceEvent;
 
 use super::BaseEnv;
+use crate::record::ServiceRecorder;
 use crate::service::{
-    Client, Control, FailedService, LineObserver, Request, Response, Supervisor, SupervisorOptions,
+    Client, Control, FailedService, LineObserver, Observer, Request, Response, Supervisor, SupervisorOptions,
     SupervisorPaths, fork_watchdog,
 };
 
@@ -50,6 +57,8 @@ impl RunServices {
     }
 
     /// Makes `names` (and their deps) ready; blocks until they are, or one failed.
+    /// Their events are recorded under the run `run_id` (its tasks' `VOLLEY_RUN_ID`
+    /// too).
     pub fn start(
         project: &Project,
         names: &[String],
@@ -85,9 +94,10 @@ impl RunServices {
         let (reply_tx, reply_rx) = oneshot::channel();
         let _ = control_tx.send(Control::Request(Request::Up { names: names.to_vec() }, reply_tx));
         let project = project.clone();
+        let run_key = run_id.to_owned();
         let thread = std::thread::Builder::new()
             .name("volley-services".into())
-            .spawn(move || supervise(&project, options, control_rx))
+            .spawn(move || supervise(&project, options, run_key, control_rx))
             .map_err(|e| ServicesError::Start(e.to_string()))?;
         let started = Instant::now();
         let answer = reply_rx.blocking_recv();
@@ -121,14 +131,21 @@ impl RunServices {
     }
 }
 
-fn supervise(project: &Project, options: SupervisorOptions, control: mpsc::UnboundedReceiver<Control>) {
+fn supervise(
+    project: &Project,
+    options: SupervisorOptions,
+    run_key: String,
+    control: mpsc::UnboundedReceiver<Control>,
+) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("error: cannot start the services' event loop");
         return;
     };
     let names: Vec<&str> = project.services.iter().map(|s| s.name.as_str()).collect();
+    let recorder = ServiceRecorder::attach(project.settings.state_dir.clone(), run_key);
     runtime.block_on(async {
-        let observer = LineObserver::new(Box::new(std::io::stderr()), false, false, &names);
+        let lines = LineObserver::new(Box::new(std::io::stderr()), false, false, &names);
+        let observer = Recording::new(lines, Rc::new(RefCell::new(recorder)));
         match Supervisor::new(project, options, Box::new(observer)) {
             Ok(mut supervisor) => {
                 // The `up` request is already queued; do not exit before reading it.
@@ -138,4 +155,27 @@ fn supervise(project: &Project, options: SupervisorOptions, control: mpsc::Unbou
             Err(e) => eprintln!("error: cannot start services: {e}"),
         }
     });
+}
+
+/// Passes the supervisor's reports to the terminal (or a log) and to the history.
+pub struct Recording {
+    lines: LineObserver,
+    recorder: Rc<RefCell<ServiceRecorder>>,
+}
+
+impl Recording {
+    pub fn new(lines: LineObserver, recorder: Rc<RefCell<ServiceRecorder>>) -> Self {
+        Recording { lines, recorder }
+    }
+}
+
+impl Observer for Recording {
+    fn output(&mut self, name: &Arc<str>, stream: Stream, lines: &Lines) {
+        self.lines.output(name, stream, lines);
+    }
+
+    fn event(&mut self, event: &ServiceEvent) {
+        self.lines.event(event);
+        self.recorder.borrow_mut().event(event);
+    }
 }

@@ -33,6 +33,13 @@ fn a_task_that_needs_a_service_starts_it_waits_for_ready_and_stops_it_after() {
     assert_eq!(pids.len(), 1);
     assert!(wait_for(Duration::from_secs(3), || !alive(pids[0])), "the run stops the service it started");
     assert_eq!(count(&events(&test), "db", "stopped"), 1);
+    // The run's history has the service's start (before its first task) and its stop.
+    let report = volley(&test, &["report"]);
+    report.code(0).stdout_has("services (start-up and shutdown timeline)").stdout_has("db  ready after");
+    report.stdout_has("db  stopped in");
+    let timeline = &report.stdout;
+    let start = timeline.lines().find(|l| l.contains("db  starting")).expect("the start in the timeline");
+    assert!(start.trim_start().starts_with('-'), "started before the run's first task: {timeline}");
 
     // Under a supervisor, the run uses the running service and leaves it running.
     volley(&test, &["up", "-d"]).code(0);
