@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
-use volley_core::forecast::{TaskProgress, time_left};
+use volley_core::forecast::{TaskProgress, number_pools, time_left};
 use volley_core::schedule::Limits;
 
 use super::CliError;
@@ -140,10 +140,14 @@ fn status_of(run: &LiveRun, gone: bool, now_us: i64, fan_out: &HashMap<String, u
     } else {
         let index: HashMap<&str, usize> =
             run.units.iter().enumerate().map(|(i, u)| (u.name.as_str(), i)).collect();
+        let (pools, limits) = number_pools(
+            run.units.iter().map(|u| u.pool.as_ref().map(|(name, limit)| (name.as_str(), *limit))),
+        );
         let tasks: Vec<TaskProgress> = run
             .units
             .iter()
-            .map(|u| {
+            .zip(pools)
+            .map(|(u, pool)| {
                 let (done, total) = total_of(&u.name, u.instances);
                 let mine: Vec<Duration> = running
                     .iter()
@@ -155,13 +159,12 @@ fn status_of(run: &LiveRun, gone: bool, now_us: i64, fan_out: &HashMap<String, u
                     expected: usual.get(u.name.as_str()).map_or(UNKNOWN, |us| Duration::from_micros(*us)),
                     waiting: total.saturating_sub(done).saturating_sub(mine.len() as u32),
                     running: mine,
-                    // The history keeps no pools (see `forecast`).
-                    pool: None,
-                    cap: None,
+                    pool,
+                    cap: u.cap,
                 }
             })
             .collect();
-        let limits = Limits { slots: run.jobs.max(1) as usize, pools: Vec::new() };
+        let limits = Limits { slots: run.jobs.max(1) as usize, pools: limits };
         Some(time_left(&tasks, &limits).as_micros() as u64)
     };
     RunStatus {

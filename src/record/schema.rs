@@ -14,13 +14,14 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// The schema this volley writes. Each step upgrades from the version before it.
-pub const SCHEMA_VERSION: i64 = 5;
-const MIGRATIONS: [&str; 5] = [
+pub const SCHEMA_VERSION: i64 = 6;
+const MIGRATIONS: [&str; 6] = [
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 
 /// How long a writer waits for another volley's transaction before giving up.
@@ -117,6 +118,13 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), RecordError> {
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db)?;
     tx.commit().map_err(db)
+}
+
+/// Whether table `table` has column `column` (see [`has_table`]).
+pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |row| {
+        row.get(0)
+    })
 }
 
 /// Whether the file has table `name`: readers do not migrate, so a history written

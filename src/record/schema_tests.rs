@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rusqlite::Connection;
-use volley_core::event::{Event, PlannedTask};
+use volley_core::event::{Event, PlannedPool, PlannedTask};
 use volley_core::graph::UnitId;
 
 use super::{FILE_NAME, SCHEMA_VERSION, open_for_writing};
@@ -93,8 +93,11 @@ fn run_units_hold_the_planned_graph_and_instance_counts() {
         jobs: 2,
         started_at_us: 1_767_268_800_000_000,
         tasks: vec![
-            planned(0, "fetch", &[], Some(1_500_000)),
-            planned(1, "upgrade \"all\"", &[0], None),
+            PlannedTask {
+                pool: Some(PlannedPool { name: "net".into(), limit: 2 }),
+                ..planned(0, "fetch", &[], Some(1_500_000))
+            },
+            PlannedTask { cap: Some(3), ..planned(1, "upgrade \"all\"", &[0], None) },
             planned(2, "report", &[0, 1], Some(20_000)),
         ],
         dry_run: false,
@@ -122,6 +125,14 @@ fn run_units_hold_the_planned_graph_and_instance_counts() {
             (2, "report".into(), r#"["fetch","upgrade \"all\""]"#.into(), Some(20_000), None),
         ]
     );
+    let limits: Vec<(Option<String>, Option<i64>, Option<i64>)> = conn
+        .prepare("SELECT pool, pool_limit, cap FROM run_units ORDER BY unit")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    assert_eq!(limits, vec![(Some("net".into()), Some(2), None), (None, None, Some(3)), (None, None, None)]);
 }
 
 /// Writes `bytes` of data in one transaction through a fresh writing connection, and

@@ -1,4 +1,5 @@
-//! Schema 3: a v2 history migrates, and a recorded `up` reads back as a timeline.
+//! Schema 3: a v2 history migrates, a recorded `up` reads back as a timeline, the
+//! services of a `run` go under its row; and a v2 history is read as it is.
 
 use std::sync::Arc;
 
@@ -101,4 +102,20 @@ fn a_runs_services_go_under_its_row_once_it_is_written() {
     orphan.event(&ServiceEvent::ServiceExited { name: Arc::from("db") });
     drop(orphan);
     assert_eq!(count(&conn, "SELECT count(*) FROM service_events"), 3);
+}
+
+/// A history an older volley still writes (no schema-6 columns) shows its run in
+/// progress without pools; `status` reads, never migrates.
+#[test]
+fn a_run_in_progress_without_schema_6_reads_without_pools() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    std::fs::copy(V2_FILE, &path).expect("copy the v2 history");
+    let conn = Connection::open(&path).expect("open v2");
+    conn.execute("UPDATE runs SET status = 'running' WHERE id = 2", []).expect("mark running");
+    let live = crate::record::live_runs(&conn, 5).expect("live runs");
+    assert_eq!(live.len(), 1);
+    assert!(!live[0].units.is_empty(), "schema 2 has the planned graph");
+    assert!(live[0].units.iter().all(|u| u.pool.is_none() && u.cap.is_none()));
+    assert_eq!(count(&conn, "PRAGMA user_version"), 2);
 }

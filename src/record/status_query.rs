@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, params};
 use volley_core::event::TaskKey;
 
-use super::schema::has_table;
+use super::schema::{has_column, has_table};
 
 /// A run whose row says `running`.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub struct LiveUnit {
     pub expected_us: Option<u64>,
     /// Instance count of a fan-out task once known.
     pub instances: Option<u32>,
+    /// Its pool and that pool's limit (schema 6).
+    pub pool: Option<(String, usize)>,
+    /// Most of its instances running at once (schema 6).
+    pub cap: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,10 +83,11 @@ pub fn live_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<LiveRu
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let with_units = has_table(conn, "run_units")?;
+    let with_pools = with_units && has_column(conn, "run_units", "pool")?;
     runs.into_iter()
         .map(|mut run| {
             if with_units {
-                run.units = units(conn, run.id)?;
+                run.units = units(conn, run.id, with_pools)?;
             }
             run.running = running(conn, run.id, run.started_at_us)?;
             (run.finished, run.finished_whole) = finished(conn, run.id)?;
@@ -96,10 +101,13 @@ pub fn newest_run_id(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT max(id) FROM runs", [], |row| row.get(0))
 }
 
-fn units(conn: &Connection, run: i64) -> rusqlite::Result<Vec<LiveUnit>> {
-    let mut statement = conn.prepare(
-        "SELECT name, deps, expected_us, instances FROM run_units WHERE run_id = ?1 ORDER BY unit",
-    )?;
+/// `with_pools`: the history has schema 6's columns.
+fn units(conn: &Connection, run: i64, with_pools: bool) -> rusqlite::Result<Vec<LiveUnit>> {
+    let pools = if with_pools { "pool, pool_limit, cap" } else { "NULL, NULL, NULL" };
+    let mut statement = conn.prepare(&format!(
+        "SELECT name, deps, expected_us, instances, {pools} FROM run_units WHERE run_id = ?1 ORDER BY unit"
+    ))?;
+    let count = |n: Option<i64>| n.and_then(|n| usize::try_from(n).ok());
     statement
         .query_map([run], |row| {
             let deps: String = row.get(1)?;
@@ -108,6 +116,8 @@ fn units(conn: &Connection, run: i64) -> rusqlite::Result<Vec<LiveUnit>> {
                 deps: serde_json::from_str(&deps).unwrap_or_default(),
                 expected_us: row.get::<_, Option<i64>>(2)?.map(|us| us.max(0) as u64),
                 instances: row.get::<_, Option<i64>>(3)?.and_then(|n| u32::try_from(n).ok()),
+                pool: row.get::<_, Option<String>>(4)?.zip(count(row.get(5)?)),
+                cap: count(row.get(6)?),
             })
         })?
         .collect()

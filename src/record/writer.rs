@@ -337,7 +337,8 @@ fn insert_run_units(
     units: &HashMap<UnitId, Arc<str>>,
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO run_units (run_id, unit, name, deps, expected_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO run_units (run_id, unit, name, deps, expected_us, pool, pool_limit, cap)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for task in tasks {
         let deps: Vec<&str> = task.deps.iter().filter_map(|d| units.get(d).map(AsRef::as_ref)).collect();
@@ -347,7 +348,10 @@ fn insert_run_units(
             task.unit.0,
             task.name.as_ref(),
             deps,
-            task.expected_us.map(|us| us as i64)
+            task.expected_us.map(|us| us as i64),
+            task.pool.as_ref().map(|p| p.name.as_ref()),
+            task.pool.as_ref().map(|p| p.limit as i64),
+            task.cap.map(|cap| cap as i64)
         ])?;
     }
     Ok(())

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use volley_core::event::{Event, TaskKey};
-use volley_core::forecast::{TaskProgress, UNKNOWN_DURATION, time_left};
+use volley_core::forecast::{TaskProgress, UNKNOWN_DURATION, number_pools, time_left};
 use volley_core::graph::UnitId;
 use volley_core::schedule::Limits;
 
@@ -58,24 +58,20 @@ impl Estimator {
     pub fn observe(&mut self, event: &Event, now: Instant) {
         match event {
             Event::RunStarted { tasks, jobs, .. } => {
-                let mut pools: Vec<&str> = Vec::new();
-                self.limits = Limits { slots: (*jobs).max(1), pools: Vec::new() };
-                for pool in tasks.iter().filter_map(|t| t.pool.as_ref()) {
-                    if !pools.contains(&pool.name.as_ref()) {
-                        pools.push(&pool.name);
-                        self.limits.pools.push(pool.limit);
-                    }
-                }
+                let (pools, limits) =
+                    number_pools(tasks.iter().map(|t| t.pool.as_ref().map(|p| (&*p.name, p.limit))));
+                self.limits = Limits { slots: (*jobs).max(1), pools: limits };
                 self.index = tasks.iter().enumerate().map(|(i, t)| (t.unit, i)).collect();
                 self.tasks = tasks
                     .iter()
-                    .map(|t| Task {
+                    .zip(pools)
+                    .map(|(t, pool)| Task {
                         deps: t.deps.iter().filter_map(|d| self.index.get(d).copied()).collect(),
                         expected: t.expected_us.map(Duration::from_micros),
                         instances: Some(1),
                         finished: 0,
                         done: false,
-                        pool: t.pool.as_ref().and_then(|p| pools.iter().position(|name| *name == &*p.name)),
+                        pool,
                         cap: t.cap,
                     })
                     .collect();

@@ -90,6 +90,39 @@ fn status_shows_the_run_in_progress_then_nothing() {
     volley(&test, &["status"]).code(0).stdout_has("no run in progress");
 }
 
+/// The time left counts the run's pools: two tasks that wait for `release`, each
+/// usually 20 s, in a pool of one on four slots, take 40 s, not 20.
+#[test]
+fn the_time_left_counts_pools() {
+    let waiting = "i=0; while [ ! -f release ] && [ $i -lt 1500 ]; do i=$((i+1)); sleep 0.02; done";
+    let toml = format!(
+        "[settings]\njobs = 4\n[settings.pools]\ndb = 1\n\
+         [tasks.one]\nrun = \"{waiting}\"\npool = \"db\"\n[tasks.two]\nrun = \"{waiting}\"\npool = \"db\"\n"
+    );
+    let test = Test::with_toml(&toml);
+    test.write("release", "");
+    volley(&test, &["run", "--output", "quiet"]).code(0);
+    seed_duration(&test, "one", 20_000);
+    seed_duration(&test, "two", 20_000);
+    std::fs::remove_file(test.path("release")).expect("remove release");
+    let mut child =
+        command(&test, &["run", "--output", "quiet"]).stdout(Stdio::null()).spawn().expect("spawn volley");
+    let mut json = serde_json::Value::Null;
+    let shown = wait_for(Duration::from_secs(10), || {
+        json = status_json(&test);
+        json["runs"][0]["running"][0]["elapsed_us"].is_u64()
+    });
+    test.write("release", "");
+    assert!(child.wait().expect("volley exits").success());
+    assert!(shown, "status never showed a task running: {json:#}");
+    let run = &json["runs"][0];
+    assert_eq!(run["running"].as_array().map(Vec::len), Some(1), "the pool holds one: {json:#}");
+    let elapsed = run["running"][0]["elapsed_us"].as_u64().expect("elapsed");
+    let left = run["predicted_left_us"].as_u64().expect("a prediction");
+    let expected = 40_000_000 - elapsed;
+    assert!(left.abs_diff(expected) < 1_000_000, "left {left} µs, expected about {expected}");
+}
+
 #[test]
 fn a_killed_run_is_not_shown_as_running() {
     let test = project_with_history();

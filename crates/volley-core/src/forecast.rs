@@ -10,8 +10,7 @@
 //! and its running instances alike: a capped task outside any pool gets a pool of
 //! its own, so that its running instances count against the cap. (A task with both
 //! draws from its pool and caps only the instances still waiting.) `volley status`
-//! reads the run from the history, which does not keep pools: there they are
-//! ignored. An estimate, not a promise.
+//! reads them from the history (schema 6 on). An estimate, not a promise.
 //!
 //! Pure like [`simulate`]: elapsed times are arguments, no clock is read.
 
@@ -45,6 +44,29 @@ pub const UNKNOWN_DURATION: Duration = Duration::from_secs(1);
 /// A running instance that has outlived its usual duration is assumed to need this
 /// much more, rather than nothing: it is visibly not done.
 const OVERDUE_REMAINDER: Duration = Duration::from_millis(500);
+
+/// Numbers the named pools of a run's tasks in order of first appearance: each
+/// task's index into the returned limits (`pools` gives each task's pool name and
+/// limit, if any).
+#[must_use]
+pub fn number_pools<'a>(
+    pools: impl IntoIterator<Item = Option<(&'a str, usize)>>,
+) -> (Vec<Option<usize>>, Vec<usize>) {
+    let mut names: Vec<&str> = Vec::new();
+    let mut limits = Vec::new();
+    let indices = pools
+        .into_iter()
+        .map(|pool| {
+            let (name, limit) = pool?;
+            Some(names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                names.push(name);
+                limits.push(limit);
+                names.len() - 1
+            }))
+        })
+        .collect();
+    (indices, limits)
+}
 
 /// The predicted time until every task in `tasks` has finished, within `limits`.
 #[must_use]
