@@ -229,6 +229,13 @@ mod tests {
     }
 
     #[test]
+    fn pools_are_numbered_by_first_appearance() {
+        let (indices, limits) = number_pools([Some(("net", 2)), None, Some(("db", 1)), Some(("net", 2))]);
+        assert_eq!(indices, [Some(0), None, Some(1), Some(0)]);
+        assert_eq!(limits, [2, 1]);
+    }
+
+    #[test]
     fn an_overdue_task_is_not_counted_as_done() {
         let tasks = [task(&[], 1.0, 0, &[3.0])];
         assert_eq!(time_left(&tasks, &slots(1)), OVERDUE_REMAINDER);
