@@ -349,3 +349,28 @@ fn lost(err: Option<io::Error>) -> Reaped {
         cpu_system_us: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use volley_core::graph::UnitId;
+
+    use super::*;
+
+    #[test]
+    fn a_lost_pipe_is_closed_and_said_in_the_tasks_stderr() {
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let key = TaskKey { unit: UnitId(3), instance: 0 };
+        let report = Reporter { key, events, backlog: None };
+        let file = tempfile::tempfile().expect("file");
+        let mut pipe = PipeReader::new(OwnedFd::from(file), Stream::Stdout);
+        report.lost(&mut pipe, &io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(!pipe.open);
+        let Ok(ExecEvent::Output { key: said_of, stream, lines }) = received.try_recv() else {
+            panic!("no output event");
+        };
+        assert_eq!((said_of, stream), (key, Stream::Stderr));
+        let text = String::from_utf8_lossy(&lines.0);
+        assert!(text.starts_with("volley: cannot read this task's stdout any further: "), "{text}");
+        assert!(text.ends_with('\n'), "a whole line: {text}");
+    }
+}

@@ -269,6 +269,19 @@ mod tests {
     }
 
     #[test]
+    fn a_pipe_that_cannot_be_watched_is_closed() {
+        runtime().block_on(async {
+            // epoll refuses a regular file (EPERM), as it might refuse a pipe when the
+            // user's epoll watches are used up.
+            let file = tempfile::tempfile().expect("file");
+            let mut reader = PipeReader::new(OwnedFd::from(file), Stream::Stderr);
+            assert!(reader.watch().is_err());
+            assert!(!reader.open && matches!(reader.end, End::Lost));
+            assert!(reader.watch().is_ok(), "once lost, nothing more to do");
+        });
+    }
+
+    #[test]
     fn no_more_pipes_are_enlarged_at_once_than_the_budget_allows() {
         let budget: &'static BulkBudget = Box::leak(Box::new(BulkBudget::new(2)));
         runtime().block_on(async {
