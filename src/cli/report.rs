@@ -33,12 +33,7 @@ pub fn report(cli: &Cli, args: &ReportArgs) -> Result<i32, CliError> {
     let color = format == Format::Text
         && args.output.is_none()
         && crate::ui::resolve_color(super::color_choice(cli.color), std::io::stdout().is_terminal());
-    let mut text = report::render(&report, format, args.samples, color);
-    if format == Format::Text {
-        // A `volley up` run: its services' start-up and shutdown timeline.
-        let events = record::service_events(&history.conn, id).map_err(|e| history.failed(&e))?;
-        text.push_str(&record::render_timeline(&events));
-    }
+    let text = report::render(&report, format, args.samples, color);
     match &args.output {
         Some(path) => write_atomically(path, text.as_bytes())
             .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?,

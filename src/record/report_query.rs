@@ -14,6 +14,7 @@ use volley_core::history::Baseline;
 use super::baseline::successes_before;
 use super::query::{RUN_COLUMNS, RunRow, run_row};
 use super::schema::has_table;
+use super::service_query::{ServiceEventRow, service_events};
 
 /// Which run a report is about, as typed after `volley report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +147,8 @@ pub struct RunRecord {
     pub alerts: Vec<AlertRow>,
     /// Per task name: its last successful runs *before* this run.
     pub baselines: HashMap<String, Baseline>,
+    /// Its services' lifecycle (an `up`, or a `run` that started services), in time order.
+    pub services: Vec<ServiceEventRow>,
 }
 
 /// Reads run `id` whole; `samples` says whether to read its time series too.
@@ -160,6 +163,7 @@ pub fn load_run(conn: &Connection, id: i64, samples: bool) -> rusqlite::Result<O
         attempts: attempts(conn, id)?,
         samples: if samples { self::samples(conn, id)? } else { Vec::new() },
         alerts: alerts(conn, id)?,
+        services: service_events(conn, id)?,
         tasks,
         baselines,
         run,

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceEventRow {
     /// From the run's start: negative for the services a `volley run` readied before
     /// its first task.

@@ -16,7 +16,7 @@ use volley_core::history::{Baseline, Verdict};
 use volley_core::summary::Counts;
 
 use super::critical;
-use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow};
+use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow, ServiceEventRow};
 
 /// Bumped when a field is renamed or removed (adding fields does not).
 pub const FORMAT_VERSION: u32 = 1;
@@ -38,6 +38,8 @@ pub struct Report {
     /// Names of the tasks whose verdict is `regression`, slowest change first.
     pub regressions: Vec<String>,
     pub improvements: Vec<String>,
+    /// The services' start-up and shutdown, in time order (empty without services).
+    pub services: Vec<ServiceEventRow>,
     /// The time series, only when asked for (`--samples`, html, trace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<Vec<SampleRow>>,
@@ -218,6 +220,7 @@ impl Report {
             alerts: record.alerts.clone(),
             regressions,
             improvements,
+            services: record.services.clone(),
             samples: None,
         }
     }

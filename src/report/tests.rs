@@ -162,6 +162,7 @@ fn fixture() -> RunRecord {
             threshold: None,
         }],
         baselines,
+        services: Vec::new(),
     }
 }
 

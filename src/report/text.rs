@@ -233,6 +233,7 @@ pub fn render(report: &Report, color: bool) -> String {
     out.push('\n');
     let (symbol, style, text) = headline(report);
     let _ = writeln!(out, "{} {text}", paint(symbol, style));
+    out.push_str(&crate::record::render_timeline(&report.services));
     out
 }
 

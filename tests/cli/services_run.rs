@@ -40,6 +40,18 @@ fn a_task_that_needs_a_service_starts_it_waits_for_ready_and_stops_it_after() {
     let timeline = &report.stdout;
     let start = timeline.lines().find(|l| l.contains("db  starting")).expect("the start in the timeline");
     assert!(start.trim_start().starts_with('-'), "started before the run's first task: {timeline}");
+    let json = volley(&test, &["report", "--format", "json"]);
+    json.code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let events: Vec<&str> = json["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter(|e| e["name"] == "db")
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(events, ["starting", "ready", "stopping", "stopped"], "{json:#}");
+    assert!(json["services"][0]["t_us"].as_i64().is_some_and(|t| t < 0), "{json:#}");
 
     // Under a supervisor, the run uses the running service and leaves it running.
     volley(&test, &["up", "-d"]).code(0);
