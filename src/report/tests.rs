@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use volley_core::history::Baseline;
 
 use super::{Format, Report, compare, render};
-use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow, TaskRow, UnitRow};
+use crate::record::{AlertRow, AttemptRow, RunRecord, RunRow, SampleRow, ServiceEventRow, TaskRow, UnitRow};
 
 const EVIL: &str = "<script>alert(1)</script>";
 const QUOTES: &str = "&\"', x";
@@ -307,6 +307,50 @@ fn trace_has_a_complete_event_per_attempt_on_slot_tracks() {
     let counters = of("C");
     assert!(counters.iter().any(|e| e["name"] == "cpu %" && e["args"]["setup"] == 95.0));
     assert!(counters.iter().any(|e| e["name"] == "memory available"));
+}
+
+#[test]
+fn trace_draws_each_services_phases_on_a_track_of_its_own() {
+    let event = |t_us: i64, event: &str, pid: Option<u32>| ServiceEventRow {
+        t_us,
+        name: "db".into(),
+        event: event.into(),
+        attempt: pid.map(|_| 1),
+        pid,
+        duration_us: None,
+        detail: None,
+    };
+    let mut report = report();
+    report.services = vec![
+        event(-400_000, "starting", Some(42)),
+        event(-100_000, "ready", None),
+        event(1_200_000, "stopping", None),
+    ];
+    let trace: serde_json::Value =
+        serde_json::from_str(&render(&report, Format::Trace, false, false)).expect("trace is JSON");
+    let events = trace["traceEvents"].as_array().expect("traceEvents");
+    let track = events
+        .iter()
+        .find(|e| e["name"] == "thread_name" && e["args"]["name"] == "service db")
+        .and_then(|e| e["tid"].as_i64())
+        .expect("a track for db");
+    assert_eq!(track, 2, "after the two slots");
+    let phases: Vec<(&str, i64, i64)> = events
+        .iter()
+        .filter(|e| e["cat"] == "service" && e["tid"] == track)
+        .map(|e| {
+            (
+                e["name"].as_str().expect("name"),
+                e["ts"].as_i64().expect("ts"),
+                e["dur"].as_i64().expect("dur"),
+            )
+        })
+        .collect();
+    // Still stopping when the run's record ends (at 1 s): drawn up to its own start.
+    assert_eq!(
+        phases,
+        [("starting", -400_000, 300_000), ("ready", -100_000, 1_300_000), ("stopping", 1_200_000, 0)]
+    );
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! `volley report --format trace`: Chrome trace-event JSON, for Perfetto or
 //! `chrome://tracing`. One complete (`X`) event per attempt on a track per slot (events
 //! in one track must nest, and a slot runs one attempt at a time), tracks named with
-//! `thread_name` metadata, and counters (`C`) for the sampled CPU and memory. Times
-//! are microseconds since the run started, as the format wants.
+//! `thread_name` metadata, and counters (`C`) for the sampled CPU and memory. Each
+//! service of the run gets a track after the slots, with its phases (`starting`,
+//! `ready`, `stopping`) as complete events. Times are microseconds since the run
+//! started, as the format wants (a `run`'s services start before it: negative).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,7 @@ pub fn render(report: &Report) -> String {
     let mut slots: Vec<u32> = report.attempts.iter().map(|a| a.slot).collect();
     slots.sort_unstable();
     slots.dedup();
-    for slot in slots {
+    for &slot in &slots {
         events.push(json!({
             "name": "thread_name", "ph": "M", "pid": pid, "tid": slot,
             "args": { "name": format!("slot {slot}") }
@@ -57,9 +59,53 @@ pub fn render(report: &Report) -> String {
             }
         }));
     }
+    let first_service_track = slots.last().map_or(0, |s| s + 1);
+    services(report, pid, first_service_track, end_of_run, &mut events);
     counters(report, pid, &mut events);
     let trace = json!({ "traceEvents": events, "displayTimeUnit": "ms" });
     serde_json::to_string(&trace).unwrap_or_default()
+}
+
+/// One track per service (`first_track` on), each phase a complete event from the
+/// event that began it to the next one; a phase still open ends with the run.
+fn services(report: &Report, pid: i64, first_track: u32, end_of_run: i64, events: &mut Vec<Value>) {
+    let mut names: Vec<&str> = Vec::new();
+    for e in &report.services {
+        if !names.contains(&e.name.as_str()) {
+            names.push(&e.name);
+        }
+    }
+    for (track, name) in (first_track..).zip(names) {
+        events.push(json!({
+            "name": "thread_name", "ph": "M", "pid": pid, "tid": track,
+            "args": { "name": format!("service {name}") }
+        }));
+        events.push(json!({
+            "name": "thread_sort_index", "ph": "M", "pid": pid, "tid": track, "args": { "sort_index": track }
+        }));
+        let mut open: Option<(&str, i64, Option<u32>)> = None;
+        for e in report.services.iter().filter(|e| e.name == name) {
+            if let Some((phase, since, pid_of)) = open.take() {
+                events.push(phase_event(phase, since, e.t_us, pid, track, pid_of));
+            }
+            open = match e.event.as_str() {
+                "starting" => Some(("starting", e.t_us, e.pid)),
+                "ready" => Some(("ready", e.t_us, None)),
+                "stopping" => Some(("stopping", e.t_us, None)),
+                _ => None,
+            };
+        }
+        if let Some((phase, since, pid_of)) = open {
+            events.push(phase_event(phase, since, end_of_run.max(since), pid, track, pid_of));
+        }
+    }
+}
+
+fn phase_event(phase: &str, from: i64, to: i64, pid: i64, track: u32, service_pid: Option<u32>) -> Value {
+    json!({
+        "name": phase, "cat": "service", "ph": "X", "ts": from, "dur": (to - from).max(0),
+        "pid": pid, "tid": track, "args": { "pid": service_pid }
+    })
 }
 
 /// Per-task CPU % and RSS as stacked counters (one series per task at each sample
