@@ -329,15 +329,15 @@ fn trace_draws_each_services_phases_on_a_track_of_its_own() {
     let trace: serde_json::Value =
         serde_json::from_str(&render(&report, Format::Trace, false, false)).expect("trace is JSON");
     let events = trace["traceEvents"].as_array().expect("traceEvents");
-    let track = events
+    let db_track = events
         .iter()
         .find(|e| e["name"] == "thread_name" && e["args"]["name"] == "service db")
         .and_then(|e| e["tid"].as_i64())
         .expect("a track for db");
-    assert_eq!(track, 2, "after the two slots");
+    assert_eq!(db_track, 2, "after the two slots");
     let phases: Vec<(&str, i64, i64)> = events
         .iter()
-        .filter(|e| e["cat"] == "service" && e["tid"] == track)
+        .filter(|e| e["cat"] == "service" && e["tid"] == db_track)
         .map(|e| {
             (
                 e["name"].as_str().expect("name"),
