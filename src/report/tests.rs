@@ -346,7 +346,8 @@ fn trace_draws_each_services_phases_on_a_track_of_its_own() {
             )
         })
         .collect();
-    // Still stopping when the run's record ends (at 1 s): drawn up to its own start.
+    // A phase still open when the record ends (at 1 s) is drawn to that end, here
+    // before it began: no length.
     assert_eq!(
         phases,
         [("starting", -400_000, 300_000), ("ready", -100_000, 1_300_000), ("stopping", 1_200_000, 0)]
