@@ -71,12 +71,9 @@ fn a_newer_history_is_left_alone() {
 
 fn planned(unit: u32, name: &str, deps: &[u32], expected_us: Option<u64>) -> PlannedTask {
     PlannedTask {
-        unit: UnitId(unit),
-        name: name.into(),
         deps: deps.iter().map(|d| UnitId(*d)).collect(),
         expected_us,
-        pool: None,
-        cap: None,
+        ..PlannedTask::new(UnitId(unit), name.into())
     }
 }
 

@@ -65,14 +65,7 @@ fn record_run(writer: &mut Writer, run: usize, tasks: &[(&str, TaskStatus, bool,
     let planned: Vec<PlannedTask> = tasks
         .iter()
         .enumerate()
-        .map(|(unit, (name, ..))| PlannedTask {
-            unit: UnitId(unit as u32),
-            name: (*name).into(),
-            deps: Vec::new(),
-            expected_us: None,
-            pool: None,
-            cap: None,
-        })
+        .map(|(unit, (name, ..))| PlannedTask::new(UnitId(unit as u32), (*name).into()))
         .collect();
     let mut events = vec![Event::RunStarted {
         run_id: Arc::from(format!("20260101-1200{run:02}-ab12")),

@@ -22,14 +22,7 @@ fn run_started(names: &[&str]) -> Event {
         tasks: names
             .iter()
             .enumerate()
-            .map(|(unit, name)| PlannedTask {
-                unit: UnitId(unit as u32),
-                name: (*name).into(),
-                deps: Vec::new(),
-                expected_us: None,
-                pool: None,
-                cap: None,
-            })
+            .map(|(unit, name)| PlannedTask::new(UnitId(unit as u32), (*name).into()))
             .collect(),
         dry_run: false,
     }

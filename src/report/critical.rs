@@ -24,12 +24,8 @@ pub fn critical_path<'a>(record: &'a RunRecord) -> Option<CriticalPath> {
     let planned = units
         .iter()
         .map(|u| PlannedTask {
-            unit: UnitId(u.unit),
-            name: Arc::from(u.name.as_str()),
             deps: u.deps.iter().filter_map(|d| ids.get(d.as_str()).copied()).collect(),
-            expected_us: None,
-            pool: None,
-            cap: None,
+            ..PlannedTask::new(UnitId(u.unit), Arc::from(u.name.as_str()))
         })
         .collect();
     let mut summary = RunSummary::new();

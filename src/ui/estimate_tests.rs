@@ -11,12 +11,9 @@ use super::Estimator;
 
 fn planned(unit: u32, deps: &[u32], expected_ms: Option<u64>) -> PlannedTask {
     PlannedTask {
-        unit: UnitId(unit),
-        name: Arc::from(format!("t{unit}")),
         deps: deps.iter().map(|d| UnitId(*d)).collect(),
         expected_us: expected_ms.map(|ms| ms * 1000),
-        pool: None,
-        cap: None,
+        ..PlannedTask::new(UnitId(unit), Arc::from(format!("t{unit}")))
     }
 }
 

@@ -17,12 +17,8 @@ fn key(unit: u32) -> TaskKey {
 
 fn planned(unit: u32, name: &str, deps: &[u32]) -> PlannedTask {
     PlannedTask {
-        unit: UnitId(unit),
-        name: name.into(),
         deps: deps.iter().map(|d| UnitId(*d)).collect(),
-        expected_us: None,
-        pool: None,
-        cap: None,
+        ..PlannedTask::new(UnitId(unit), name.into())
     }
 }
 

@@ -144,6 +144,14 @@ pub struct PlannedTask {
     pub cap: Option<usize>,
 }
 
+impl PlannedTask {
+    /// A task with no dependencies, history, pool or cap; set those with `..`.
+    #[must_use]
+    pub fn new(unit: UnitId, name: Arc<str>) -> Self {
+        PlannedTask { unit, name, deps: Vec::new(), expected_us: None, pool: None, cap: None }
+    }
+}
+
 /// A pool of `settings.pools`, as a planned task names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedPool {

@@ -26,12 +26,8 @@ impl Run {
             .iter()
             .enumerate()
             .map(|(i, (name, deps))| PlannedTask {
-                unit: UnitId(i as u32),
-                name: Arc::from(*name),
                 deps: deps.iter().map(|d| UnitId(*d)).collect(),
-                expected_us: None,
-                pool: None,
-                cap: None,
+                ..PlannedTask::new(UnitId(i as u32), Arc::from(*name))
             })
             .collect();
         let mut summary = RunSummary::new();
