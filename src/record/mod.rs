@@ -25,6 +25,6 @@ pub use report_query::{
     AlertRow, AttemptRow, RunRecord, RunSelector, SampleRow, TaskRow, UnitRow, load_run, resolve_run,
 };
 pub use schema::{FILE_NAME, SCHEMA_VERSION, open_for_reading};
-pub use service_query::{ServiceEventRow, render_timeline, service_events};
+pub use service_query::{ServiceEventRow, service_events};
 pub use service_recorder::{ServiceRecorder, UpRun};
 pub use status_query::{LiveRun, LiveUnit, RunningAttempt, live_runs, newest_run_id};

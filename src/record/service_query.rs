@@ -44,36 +44,3 @@ pub fn service_events(conn: &Connection, run: i64) -> rusqlite::Result<Vec<Servi
         })?
         .collect()
 }
-
-/// The timeline as text lines for `volley report`: each event with its offset from
-/// the start of the run (`-0.7s`: before its first task).
-pub fn render_timeline(events: &[ServiceEventRow]) -> String {
-    use std::fmt::Write;
-    if events.is_empty() {
-        return String::new();
-    }
-    let us = |t: u64| volley_core::summary::format_duration(t);
-    let width = events.iter().map(|e| e.name.chars().count()).max().unwrap_or(0);
-    let mut text = String::from("\nservices (start-up and shutdown timeline):\n");
-    for e in events {
-        let what = match (e.event.as_str(), e.duration_us) {
-            ("starting", _) => format!(
-                "starting (attempt {}, pid {})",
-                e.attempt.unwrap_or(1),
-                e.pid.map_or_else(|| "?".into(), |p| p.to_string())
-            ),
-            ("ready", Some(d)) => format!("ready after {}", us(d)),
-            ("stopped", Some(d)) if e.detail.as_deref() == Some("killed") => {
-                format!("stopped in {} (killed after its stop timeout)", us(d))
-            }
-            ("stopped", Some(d)) => format!("stopped in {}", us(d)),
-            ("failed", _) => format!("failed: {}", e.detail.as_deref().unwrap_or("")),
-            (other, _) => other.to_owned(),
-        };
-        let offset = us(e.t_us.unsigned_abs());
-        let sign = if e.t_us < 0 && offset != "0ms" { '-' } else { '+' };
-        let at = format!("{sign}{offset}");
-        let _ = writeln!(text, "  {at:>8}  {:<width$}  {what}", e.name);
-    }
-    text
-}

@@ -309,9 +309,9 @@ fn trace_has_a_complete_event_per_attempt_on_slot_tracks() {
     assert!(counters.iter().any(|e| e["name"] == "memory available"));
 }
 
-#[test]
-fn trace_draws_each_services_phases_on_a_track_of_its_own() {
-    let event = |t_us: i64, event: &str, pid: Option<u32>| ServiceEventRow {
+/// One lifecycle event of service `db`; `pid` for a start.
+fn service_event(t_us: i64, event: &str, pid: Option<u32>) -> ServiceEventRow {
+    ServiceEventRow {
         t_us,
         name: "db".into(),
         event: event.into(),
@@ -319,12 +319,37 @@ fn trace_draws_each_services_phases_on_a_track_of_its_own() {
         pid,
         duration_us: None,
         detail: None,
-    };
+    }
+}
+
+#[test]
+fn text_ends_with_the_services_timeline() {
+    let mut report = report();
+    assert!(!render(&report, Format::Text, false, false).contains("services"), "none without services");
+    report.services = vec![
+        service_event(-1_000_000, "starting", Some(7)),
+        ServiceEventRow { duration_us: Some(200_000), ..service_event(-800_000, "ready", None) },
+        ServiceEventRow {
+            duration_us: Some(5_000_000),
+            detail: Some("killed".into()),
+            ..service_event(6_000_000, "stopped", None)
+        },
+    ];
+    let text = render(&report, Format::Text, false, false);
+    let timeline =
+        &text[text.find("\nservices (start-up and shutdown timeline):\n").expect("the timeline")..];
+    assert!(timeline.contains("-1s  db  starting (attempt 1, pid 7)"), "{timeline}");
+    assert!(timeline.contains("-0.8s  db  ready after 0.2s"), "{timeline}");
+    assert!(timeline.contains("+6s  db  stopped in 5s (killed after its stop timeout)"), "{timeline}");
+}
+
+#[test]
+fn trace_draws_each_services_phases_on_a_track_of_its_own() {
     let mut report = report();
     report.services = vec![
-        event(-400_000, "starting", Some(42)),
-        event(-100_000, "ready", None),
-        event(1_200_000, "stopping", None),
+        service_event(-400_000, "starting", Some(42)),
+        service_event(-100_000, "ready", None),
+        service_event(1_200_000, "stopping", None),
     ];
     let trace: serde_json::Value =
         serde_json::from_str(&render(&report, Format::Trace, false, false)).expect("trace is JSON");

@@ -12,6 +12,7 @@ use volley_core::summary::palette::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
 
 use super::escape::{bytes, change, duration, when};
 use super::model::{Report, TaskEntry};
+use crate::record::ServiceEventRow;
 
 /// Widest task name in the table; longer names are cut with `…`.
 const MAX_NAME_WIDTH: usize = 40;
@@ -233,7 +234,7 @@ pub fn render(report: &Report, color: bool) -> String {
     out.push('\n');
     let (symbol, style, text) = headline(report);
     let _ = writeln!(out, "{} {text}", paint(symbol, style));
-    out.push_str(&crate::record::render_timeline(&report.services));
+    render_services(&report.services, &mut out);
     out
 }
 
@@ -316,5 +317,35 @@ fn render_failures(report: &Report, out: &mut String, paint: &dyn Fn(&str, Style
         for line in &lines[lines.len().saturating_sub(FAILURE_LINES)..] {
             let _ = writeln!(out, "    {} {line}", paint("│", DIM));
         }
+    }
+}
+
+/// The services' start-up and shutdown timeline: each event with its offset from the
+/// start of the run (`-0.7s`: before its first task). Nothing without services.
+fn render_services(events: &[ServiceEventRow], out: &mut String) {
+    if events.is_empty() {
+        return;
+    }
+    let width = events.iter().map(|e| e.name.chars().count()).max().unwrap_or(0);
+    out.push_str("\nservices (start-up and shutdown timeline):\n");
+    for e in events {
+        let what = match (e.event.as_str(), e.duration_us) {
+            ("starting", _) => format!(
+                "starting (attempt {}, pid {})",
+                e.attempt.unwrap_or(1),
+                e.pid.map_or_else(|| "?".into(), |p| p.to_string())
+            ),
+            ("ready", Some(d)) => format!("ready after {}", format_duration(d)),
+            ("stopped", Some(d)) if e.detail.as_deref() == Some("killed") => {
+                format!("stopped in {} (killed after its stop timeout)", format_duration(d))
+            }
+            ("stopped", Some(d)) => format!("stopped in {}", format_duration(d)),
+            ("failed", _) => format!("failed: {}", e.detail.as_deref().unwrap_or("")),
+            (other, _) => other.to_owned(),
+        };
+        let offset = format_duration(e.t_us.unsigned_abs());
+        let sign = if e.t_us < 0 && offset != "0ms" { '-' } else { '+' };
+        let at = format!("{sign}{offset}");
+        let _ = writeln!(out, "  {at:>8}  {:<width$}  {what}", e.name);
     }
 }
