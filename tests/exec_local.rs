@@ -219,6 +219,29 @@ fn leftovers_that_closed_the_pipes_are_killed_at_the_end() {
 }
 
 #[test]
+fn leftovers_are_killed_while_the_executor_runs_on() {
+    // Killed after `Exited` is sent (the runner starts the next task first), not only
+    // when the executor is dropped.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("pid");
+    let script = format!("sleep 30 >/dev/null 2>&1 & echo $! > '{}'", pidfile.display());
+    runtime().block_on(async {
+        let (tx, mut rx) = unbounded_channel();
+        let mut exec = LocalExecutor::new(tx, None).expect("executor");
+        exec.spawn(sh(1, &script)).expect("spawn");
+        let mut first = Outcome::default();
+        while !absorb(&mut first, next(&mut rx).await) {}
+        assert_eq!(first.end, Some(AttemptEnd::Exited { code: 0 }));
+        let grandchild: u32 = wait_for_file(&pidfile).trim().parse().expect("pid");
+        exec.spawn(sh(2, "sleep 0.2")).expect("spawn");
+        let mut second = Outcome::default();
+        while !absorb(&mut second, next(&mut rx).await) {}
+        assert!(dies_within(grandchild, Duration::from_secs(5)), "the first task's leftover survived");
+        drop(exec);
+    });
+}
+
+#[test]
 fn signal_reaches_grandchildren() {
     let dir = tempfile::tempdir().expect("tempdir");
     let got = dir.path().join("got");

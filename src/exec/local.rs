@@ -7,11 +7,13 @@
 //! [`UNWATCHED_FOR`] (an attempt over by then has its output read at once, see
 //! [`PipeReader`]), then reads both pipes concurrently into bounded line batches (pausing
 //! while the terminal's [`OutputBacklog`] is full), learns of the leader's exit
-//! without reaping it, waits for EOF on both pipes (at most [`DRAIN`] of reading
-//! after the exit, since a background grandchild may hold them), SIGKILLs
-//! whatever is left of the group while the zombie leader still pins its id,
-//! deregisters it from the watchdog, reaps the leader with `wait4` and sends `Exited`
-//! after all its `Output`.
+//! and how it ended without reaping it, waits for EOF on both pipes (at most
+//! [`DRAIN`] of reading after the exit, since a background grandchild may hold them)
+//! and sends `Exited` after all its `Output`. Only once the runner has had its turn
+//! (it starts what the exit made ready) does it SIGKILL whatever is left of the group,
+//! while the zombie leader still pins its id, deregister it from the watchdog and reap
+//! the leader: three system calls kept off the path from one task's exit to the next
+//! one's start, as are the two `pipe2` of each spawn (made after the previous one).
 //!
 //! Must be created and used inside a tokio runtime with I/O and time enabled; it spawns
 //! from the calling thread (keep that the runtime thread, never `spawn_blocking`).
@@ -30,12 +32,12 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
-use volley_core::event::{AttemptEnd, Lines, Stream, TaskKey};
+use volley_core::event::{Lines, Stream, TaskKey};
 
 use super::backlog::OutputBacklog;
 use super::group::signal_group;
 use super::pipe_reader::{PipeReader, UNWATCHED_FOR, read_closed};
-use super::reap::{ExitWaiter, Reaped, reap};
+use super::reap::{ExitWaiter, reap};
 use super::request::{ExecEvent, SpawnRequest};
 use super::spawn::{Spawned, Spawner};
 use super::watchdog::{BATCH, WatchdogLink};
@@ -52,6 +54,8 @@ pub struct LocalExecutor {
     /// While it is full, pipes are not read ([`OutputBacklog`]).
     backlog: Option<Arc<OutputBacklog>>,
     spawner: Spawner,
+    /// The next attempt's stdout and stderr pipes, made after the last spawn.
+    spare_pipes: Option<[(OwnedFd, OwnedFd); 2]>,
 }
 
 /// State shared with the per-attempt tasks.
@@ -60,6 +64,9 @@ struct Shared {
     /// Attempts whose `Exited` has not been sent: key → pgid. While listed, the group
     /// id is pinned by its leader (running or zombie), so signalling it is safe.
     live: HashMap<TaskKey, u32>,
+    /// Groups whose `Exited` has been sent, not yet killed: their zombie leaders pin
+    /// the ids until then.
+    ending: Vec<u32>,
     watchdog: Option<WatchdogLink>,
     /// Wakes the task that writes the watchdog's queue (see [`flush_watchdog`]).
     watchdog_due: Arc<Notify>,
@@ -92,7 +99,7 @@ impl LocalExecutor {
             let due = Arc::clone(&lock(&shared).watchdog_due);
             handle.spawn(flush_watchdog(Arc::downgrade(&shared), due));
         }
-        Ok(LocalExecutor { events, handle, shared, dev_null, spawner, backlog: None })
+        Ok(LocalExecutor { events, handle, shared, dev_null, spawner, backlog: None, spare_pipes: None })
     }
 
     /// Holds the tasks' output back while `backlog` is over its limit.
@@ -106,11 +113,15 @@ impl LocalExecutor {
         let first = arg0.unwrap_or_else(|| program.clone().into_os_string());
         let argv: Vec<&OsStr> =
             std::iter::once(first.as_os_str()).chain(args.iter().map(OsString::as_os_str)).collect();
-        let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
-        let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
+        let [(stdout, stdout_child), (stderr, stderr_child)] = match self.spare_pipes.take() {
+            Some(pipes) => pipes,
+            None => output_pipes()?,
+        };
         let stdio = [self.dev_null.as_fd(), stdout_child.as_fd(), stderr_child.as_fd()];
-        let Spawned { pid: leader, pidfd } = self.spawner.spawn(&program, &argv, &env, &dir, stdio)?;
+        let spawned = self.spawner.spawn(&program, &argv, &env, &dir, stdio);
         drop((stdout_child, stderr_child));
+        self.spare_pipes = output_pipes().ok();
+        let Spawned { pid: leader, pidfd } = spawned?;
         let pgid = leader.as_raw_nonzero().get().unsigned_abs();
         {
             let mut shared = lock(&self.shared);
@@ -148,10 +159,11 @@ impl LocalExecutor {
         }
     }
 
-    /// Sends `signal` to every process group whose attempt has not been reported exited.
+    /// Sends `signal` to every process group whose attempt has not been reported
+    /// exited, or was reported and has not had what is left of it killed yet.
     pub fn kill_all(&mut self, signal: i32) {
         let shared = lock(&self.shared);
-        for &pgid in shared.live.values() {
+        for &pgid in shared.live.values().chain(&shared.ending) {
             let _ = signal_group(pgid, signal);
         }
     }
@@ -165,13 +177,19 @@ impl LocalExecutor {
 impl Drop for LocalExecutor {
     fn drop(&mut self) {
         let mut shared = lock(&self.shared);
-        for &pgid in shared.live.values() {
+        for &pgid in shared.live.values().chain(&shared.ending) {
             let _ = signal_group(pgid, libc::SIGKILL);
         }
         if let Some(w) = shared.watchdog.take() {
             w.bye();
         }
     }
+}
+
+/// A pipe for an attempt's stdout and one for its stderr: (volley's read end, the
+/// child's write end) each.
+fn output_pipes() -> io::Result<[(OwnedFd, OwnedFd); 2]> {
+    Ok([pipe_with(PipeFlags::CLOEXEC)?, pipe_with(PipeFlags::CLOEXEC)?])
 }
 
 /// Writes what the watchdog link queued, [`BATCH`] after it was queued; ends with the
@@ -259,10 +277,10 @@ async fn supervise(
     // The pipes stay unwatched while the task is young (see `PipeReader`).
     let exited_young = tokio::select! {
         biased;
-        () = attempt.waiter.exited() => true,
-        () = tokio::time::sleep(UNWATCHED_FOR) => false,
+        ended = attempt.waiter.exited() => Some(ended),
+        () = tokio::time::sleep(UNWATCHED_FOR) => None,
     };
-    if exited_young {
+    if exited_young.is_some() {
         report.room().await;
         let [out_lines, err_lines] = read_closed([&mut out, &mut err]);
         for (pipe, lines) in [(&mut out, out_lines), (&mut err, err_lines)] {
@@ -279,22 +297,23 @@ async fn supervise(
     }
 
     // Until the leader exits.
-    if !exited_young {
-        'running: loop {
+    let ended = match exited_young {
+        Some(ended) => ended,
+        None => 'running: loop {
             if report.held_back() {
                 tokio::select! {
                     _ = report.room() => {}
-                    () = attempt.waiter.exited() => break 'running,
+                    ended = attempt.waiter.exited() => break 'running ended,
                 }
             }
             tokio::select! {
                 biased;
                 r = out.read(), if out.open => report.output_and_yield(out.stream, out.lines_after(&r)).await,
                 r = err.read(), if err.open => report.output_and_yield(err.stream, err.lines_after(&r)).await,
-                () = attempt.waiter.exited() => break,
+                ended = attempt.waiter.exited() => break ended,
             }
-        }
-    }
+        },
+    };
     // Until both pipes close, or the drain deadline, which does not run while the
     // output is held back: what the task wrote before it exited is not lost.
     let mut deadline = Instant::now() + DRAIN;
@@ -317,37 +336,27 @@ async fn supervise(
         if shared.live.get(&key) == Some(&pgid) {
             shared.live.remove(&key);
         }
+        shared.ending.push(pgid);
+    }
+    let _ = report.events.send(ExecEvent::Exited {
+        key,
+        end: ended.end,
+        cpu_user_us: ended.cpu_user_us,
+        cpu_system_us: ended.cpu_system_us,
+    });
+    // Let the runner start whatever this exit made ready first: what is left here
+    // (killing the group, reaping, closing the pipes and the pidfd) is six system calls.
+    tokio::task::yield_now().await;
+    {
+        let mut shared = lock(&shared);
         // The zombie leader pins the group id: this cannot hit a stranger, and after it
         // the group is dying, so the watchdog no longer needs to know it.
         let _ = signal_group(pgid, libc::SIGKILL);
+        shared.ending.retain(|&ending| ending != pgid);
         shared.tell_watchdog(|w| w.deregister(pgid));
     }
-    let reaped = match reap(leader, true) {
-        Ok(Some(reaped)) => reaped,
-        // The leader has exited, so this returns at once.
-        Ok(None) => reap(leader, false).ok().flatten().unwrap_or_else(|| lost(None)),
-        Err(e) => lost(Some(e)),
-    };
-    let _ = report.events.send(ExecEvent::Exited {
-        key,
-        end: reaped.end,
-        cpu_user_us: reaped.cpu_user_us,
-        cpu_system_us: reaped.cpu_system_us,
-    });
-    // Deregistering and closing the two pipes and the pidfd takes six system calls:
-    // let the runner start whatever this exit made ready first.
-    tokio::task::yield_now().await;
+    let _ = reap(leader, true);
     drop((out, err, waiter));
-}
-
-/// Someone else reaped our child (a stray `waitpid(-1)` elsewhere): the status is gone.
-fn lost(err: Option<io::Error>) -> Reaped {
-    let why = err.map_or_else(|| "no status".to_owned(), |e| e.to_string());
-    Reaped {
-        end: AttemptEnd::SpawnFailed { message: format!("exit status lost: {why}") },
-        cpu_user_us: 0,
-        cpu_system_us: 0,
-    }
 }
 
 #[cfg(test)]

@@ -3,15 +3,16 @@
 //! Invariants:
 //! - Exactly one waiter per pid, and only for pids we spawned: `wait4(pid)`, never
 //!   `waitpid(-1)`, and SIGCHLD is never set to `SIG_IGN` (either would steal statuses).
-//! - Waiting and reaping are separate steps. [`ExitWaiter::exited`] only learns that
-//!   the leader is gone (a pidfd becoming readable, or `waitid(WNOWAIT)` on a helper
-//!   thread where pidfds are unavailable); the zombie keeps the pid, and so the process
-//!   group id, from being reused until [`reap`] is called. The caller signals the group
-//!   in between without risk of hitting a stranger.
+//! - Waiting and reaping are separate steps. [`ExitWaiter::exited`] learns that the
+//!   leader is gone (a pidfd becoming readable, or `waitid(WNOWAIT)` on a helper
+//!   thread where pidfds are unavailable) and how it ended, with its CPU time, from
+//!   `waitid(WNOWAIT)`, which leaves it a zombie: its pid, and so the process group
+//!   id, cannot be reused until [`reap`] is called. The caller reports the exit at
+//!   once and signals the group afterwards without risk of hitting a stranger.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
 use tokio::io::Interest;
@@ -27,8 +28,13 @@ pub struct Reaped {
     pub cpu_system_us: u64,
 }
 
-/// Learns when a child has exited, without reaping it.
-pub enum ExitWaiter {
+/// Learns when a child has exited, and how, without reaping it.
+pub struct ExitWaiter {
+    pid: Pid,
+    how: Notice,
+}
+
+enum Notice {
     Pidfd(AsyncFd<OwnedFd>),
     /// Fallback: a helper thread blocked in `waitid(WNOWAIT)`.
     Thread(oneshot::Receiver<()>),
@@ -44,7 +50,7 @@ impl ExitWaiter {
             // SAFETY: the `OwnedFd` moves into the `AsyncFd`, which alone keeps it open
             // (it is never taken out) until the registration is dropped.
             if let Ok(fd) = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
-                return Ok(ExitWaiter::Pidfd(fd));
+                return Ok(ExitWaiter { pid, how: Notice::Pidfd(fd) });
             }
         }
         Self::thread(pid)
@@ -59,26 +65,97 @@ impl ExitWaiter {
             while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(WaitId::Pid(pid), options) {}
             let _ = tx.send(());
         })?;
-        Ok(ExitWaiter::Thread(rx))
+        Ok(ExitWaiter { pid, how: Notice::Thread(rx) })
     }
 
-    /// Resolves once the child has exited (it is then a zombie until [`reap`]).
-    /// Cancel-safe.
-    pub async fn exited(&mut self) {
-        match self {
-            ExitWaiter::Pidfd(fd) => loop {
-                let Ok(mut ready) = fd.readable().await else { return };
-                // Confirm, without reaping, before trusting the readiness.
-                let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-                match rustix::process::waitid(WaitId::PidFd(ready.get_inner().as_fd()), options) {
-                    Ok(None) | Err(rustix::io::Errno::INTR) => ready.clear_ready(),
-                    _ => return,
+    /// Resolves once the child has exited, with how it ended; it is then a zombie
+    /// until [`reap`], so that its process group id stays its own. Cancel-safe.
+    pub async fn exited(&mut self) -> Reaped {
+        match &mut self.how {
+            Notice::Pidfd(fd) => {
+                while let Ok(mut ready) = fd.readable().await {
+                    // Confirm before trusting the readiness.
+                    match peek(Target::Pidfd(ready.get_inner().as_fd()), false) {
+                        Ok(Some(ended)) => return ended,
+                        Ok(None) => ready.clear_ready(),
+                        Err(e) => return lost(Some(e)),
+                    }
                 }
-            },
-            ExitWaiter::Thread(rx) => {
+            }
+            Notice::Thread(rx) => {
                 let _ = rx.await;
             }
         }
+        // The thread has seen the exit (or lost the child); the pidfd's registration
+        // failed, which it does not while the runtime lives: wait in place.
+        match peek(Target::Pid(self.pid), true) {
+            Ok(Some(ended)) => ended,
+            Ok(None) => lost(None),
+            Err(e) => lost(Some(e)),
+        }
+    }
+}
+
+/// A child to [`peek`] at.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Pidfd(BorrowedFd<'a>),
+    Pid(Pid),
+}
+
+/// How `target` ended and the CPU time it used, if it has exited, leaving it a
+/// zombie (`WNOWAIT`). The kernel fills in the resource usage it would give `wait4`;
+/// glibc's `waitid` does not pass that fifth argument, so this is the system call.
+/// `block`: wait for the exit instead of returning `None` while it runs.
+fn peek(target: Target<'_>, block: bool) -> io::Result<Option<Reaped>> {
+    let (idtype, id) = match target {
+        Target::Pidfd(fd) => (libc::P_PIDFD, fd.as_raw_fd().unsigned_abs()),
+        Target::Pid(pid) => (libc::P_PID, pid.as_raw_nonzero().get().unsigned_abs()),
+    };
+    let options = libc::WEXITED | libc::WNOWAIT | if block { 0 } else { libc::WNOHANG };
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
+    loop {
+        // SAFETY: `info` and `usage` are valid, writable and live for the call; the
+        // kernel writes within them.
+        let r = unsafe {
+            libc::syscall(libc::SYS_waitid, idtype, id, info.as_mut_ptr(), options, usage.as_mut_ptr())
+        };
+        if r == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    // SAFETY: both are plain integers (and unions of them), valid when all-zero; the
+    // kernel filled them in on success.
+    let (info, usage) = unsafe { (info.assume_init(), usage.assume_init()) };
+    // SAFETY: for a `waitid` result, the pid and status are the fields the kernel set.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    let end = if info.si_code == libc::CLD_EXITED {
+        AttemptEnd::Exited { code: status }
+    } else {
+        AttemptEnd::Signaled { signal: status }
+    };
+    Ok(Some(Reaped {
+        end,
+        cpu_user_us: timeval_us(usage.ru_utime),
+        cpu_system_us: timeval_us(usage.ru_stime),
+    }))
+}
+
+/// Someone else reaped our child (a stray `waitpid(-1)` elsewhere): the status is gone.
+fn lost(err: Option<io::Error>) -> Reaped {
+    let why = err.map_or_else(|| "no status".to_owned(), |e| e.to_string());
+    Reaped {
+        end: AttemptEnd::SpawnFailed { message: format!("exit status lost: {why}") },
+        cpu_user_us: 0,
+        cpu_system_us: 0,
     }
 }
 
@@ -129,29 +206,44 @@ mod tests {
 
     use super::*;
 
+    /// Runs `script` in its own group and returns how the waiter saw its end, then how
+    /// `wait4` did when reaping it.
     #[allow(clippy::zombie_processes)] // reaped by `reap`, not by `Child::wait`
-    fn waits_and_reaps(thread: bool) -> Reaped {
+    fn waits_then_reaps(script: &str, thread: bool) -> (Reaped, Reaped) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
-            let child = Command::new("sh").args(["-c", "exit 5"]).process_group(0).spawn().expect("spawn");
+            let child = Command::new("sh").args(["-c", script]).process_group(0).spawn().expect("spawn");
             let pid = Pid::from_child(&child);
             let mut waiter =
                 if thread { ExitWaiter::thread(pid) } else { ExitWaiter::new(pid, None) }.expect("waiter");
-            waiter.exited().await;
+            let seen = waiter.exited().await;
             // Exited but not reaped: the zombie still holds the pid.
             assert!(std::fs::metadata(format!("/proc/{}", child.id())).is_ok());
-            reap(pid, true).expect("wait4").expect("exited")
+            (seen, reap(pid, true).expect("wait4").expect("exited"))
         })
     }
 
     #[test]
-    fn pidfd_waiter_learns_of_exit_without_reaping() {
-        assert_eq!(waits_and_reaps(false).end, AttemptEnd::Exited { code: 5 });
+    fn pidfd_waiter_learns_how_it_ended_without_reaping() {
+        let (seen, reaped) = waits_then_reaps("exit 5", false);
+        assert_eq!(seen.end, AttemptEnd::Exited { code: 5 });
+        assert_eq!(seen, reaped);
     }
 
     #[test]
-    fn thread_waiter_learns_of_exit_without_reaping() {
-        assert_eq!(waits_and_reaps(true).end, AttemptEnd::Exited { code: 5 });
+    fn thread_waiter_learns_how_it_ended_without_reaping() {
+        let (seen, reaped) = waits_then_reaps("exit 5", true);
+        assert_eq!(seen.end, AttemptEnd::Exited { code: 5 });
+        assert_eq!(seen, reaped);
+    }
+
+    #[test]
+    fn the_waiter_sees_a_signal_and_the_cpu_time_that_wait4_reports() {
+        let (seen, reaped) =
+            waits_then_reaps("i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; kill -9 $$", false);
+        assert_eq!(seen.end, AttemptEnd::Signaled { signal: libc::SIGKILL });
+        assert!(seen.cpu_user_us + seen.cpu_system_us > 0, "{seen:?}");
+        assert_eq!(seen, reaped);
     }
 
     #[test]
