@@ -86,8 +86,8 @@ impl ExitWaiter {
                 let _ = rx.await;
             }
         }
-        // The thread has seen the exit (or lost the child); the pidfd's registration
-        // failed, which it does not while the runtime lives: wait in place.
+        // The helper thread has seen the exit (or lost the child), or the pidfd can no
+        // longer be awaited (the runtime is shutting down): ask, waiting if need be.
         match peek(Target::Pid(self.pid), true) {
             Ok(Some(ended)) => ended,
             Ok(None) => lost(None),
