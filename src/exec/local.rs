@@ -12,8 +12,9 @@
 //! and sends `Exited` after all its `Output`. Only once the runner has had its turn
 //! (it starts what the exit made ready) does it SIGKILL whatever is left of the group,
 //! while the zombie leader still pins its id, deregister it from the watchdog and reap
-//! the leader: three system calls kept off the path from one task's exit to the next
-//! one's start, as are the two `pipe2` of each spawn (made after the previous one).
+//! the leader: the `kill` and the `wait4` are kept off the path from one task's exit to
+//! the next one's start, as are the two `pipe2` of each spawn (made after the previous
+//! one).
 //!
 //! Must be created and used inside a tokio runtime with I/O and time enabled; it spawns
 //! from the calling thread (keep that the runtime thread, never `spawn_blocking`).

@@ -13,6 +13,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::ptr;
 
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
 use tokio::io::Interest;
@@ -159,16 +160,13 @@ fn lost(err: Option<io::Error>) -> Reaped {
     }
 }
 
-/// Reaps `pid` with `wait4`, returning `None` if it has not exited yet (`nohang`).
-pub fn reap(pid: Pid, nohang: bool) -> io::Result<Option<Reaped>> {
-    let mut status: libc::c_int = 0;
-    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
+/// Reaps `pid`, whose end [`ExitWaiter::exited`] has already told (or which is being
+/// given up), with `wait4`; returns whether it had exited (`nohang`: `false` if not).
+pub fn reap(pid: Pid, nohang: bool) -> io::Result<bool> {
     let flags = if nohang { libc::WNOHANG } else { 0 };
     loop {
-        // SAFETY: `status` and `usage` are valid, writable and live for the call; wait4
-        // only writes within them.
-        let r =
-            unsafe { libc::wait4(pid.as_raw_nonzero().get(), &raw mut status, flags, usage.as_mut_ptr()) };
+        // SAFETY: null status and usage pointers are allowed: nothing is written back.
+        let r = unsafe { libc::wait4(pid.as_raw_nonzero().get(), ptr::null_mut(), flags, ptr::null_mut()) };
         match r {
             -1 => {
                 let err = io::Error::last_os_error();
@@ -176,23 +174,10 @@ pub fn reap(pid: Pid, nohang: bool) -> io::Result<Option<Reaped>> {
                     return Err(err);
                 }
             }
-            0 => return Ok(None),
-            _ => break,
+            0 => return Ok(false),
+            _ => return Ok(true),
         }
     }
-    // SAFETY: `rusage` is plain integers, for which all-zero bytes are valid; wait4
-    // filled it on success.
-    let usage = unsafe { usage.assume_init() };
-    let end = if libc::WIFSIGNALED(status) {
-        AttemptEnd::Signaled { signal: libc::WTERMSIG(status) }
-    } else {
-        AttemptEnd::Exited { code: libc::WEXITSTATUS(status) }
-    };
-    Ok(Some(Reaped {
-        end,
-        cpu_user_us: timeval_us(usage.ru_utime),
-        cpu_system_us: timeval_us(usage.ru_stime),
-    }))
 }
 
 fn timeval_us(t: libc::timeval) -> u64 {
@@ -208,7 +193,7 @@ mod tests {
 
     /// Runs `script` in its own group and returns how the waiter saw its end, then how
     /// `wait4` did when reaping it.
-    #[allow(clippy::zombie_processes)] // reaped by `reap`, not by `Child::wait`
+    #[allow(clippy::zombie_processes)] // reaped by `wait4_with_usage`, not by `Child::wait`
     fn waits_then_reaps(script: &str, thread: bool) -> (Reaped, Reaped) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
@@ -219,8 +204,25 @@ mod tests {
             let seen = waiter.exited().await;
             // Exited but not reaped: the zombie still holds the pid.
             assert!(std::fs::metadata(format!("/proc/{}", child.id())).is_ok());
-            (seen, reap(pid, true).expect("wait4").expect("exited"))
+            (seen, wait4_with_usage(pid))
         })
+    }
+
+    /// What the waiter is checked against: `wait4`'s own status and resource usage.
+    fn wait4_with_usage(pid: Pid) -> Reaped {
+        let mut status: libc::c_int = 0;
+        let mut usage = MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `status` and `usage` are valid and writable for the call.
+        let r = unsafe { libc::wait4(pid.as_raw_nonzero().get(), &raw mut status, 0, usage.as_mut_ptr()) };
+        assert_eq!(r, pid.as_raw_nonzero().get(), "wait4: {}", io::Error::last_os_error());
+        // SAFETY: wait4 filled it in; all-zero integers were valid anyway.
+        let usage = unsafe { usage.assume_init() };
+        let end = if libc::WIFSIGNALED(status) {
+            AttemptEnd::Signaled { signal: libc::WTERMSIG(status) }
+        } else {
+            AttemptEnd::Exited { code: libc::WEXITSTATUS(status) }
+        };
+        Reaped { end, cpu_user_us: timeval_us(usage.ru_utime), cpu_system_us: timeval_us(usage.ru_stime) }
     }
 
     #[test]
@@ -244,6 +246,17 @@ mod tests {
         assert_eq!(seen.end, AttemptEnd::Signaled { signal: libc::SIGKILL });
         assert!(seen.cpu_user_us + seen.cpu_system_us > 0, "{seen:?}");
         assert_eq!(seen, reaped);
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes)] // reaped by `reap`, not by `Child::wait`
+    fn reap_leaves_a_running_child_and_collects_it_once_exited() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("spawn");
+        let pid = Pid::from_child(&child);
+        assert!(!reap(pid, true).expect("wait4"), "still running");
+        child.kill().expect("kill");
+        assert!(reap(pid, false).expect("wait4"));
+        assert!(std::fs::metadata(format!("/proc/{}", child.id())).is_err(), "the zombie is gone");
     }
 
     #[test]
