@@ -51,7 +51,7 @@ pub struct Estimator {
 
 impl Estimator {
     pub fn new() -> Self {
-        Estimator { limits: Limits { slots: 1, pools: Vec::new() }, ..Estimator::default() }
+        Estimator { limits: Limits { slots: 1, ..Limits::default() }, ..Estimator::default() }
     }
 
     /// Takes in one event seen at `now`.
