@@ -13,11 +13,11 @@
 //! calls are spared on the path where volley waits for each child: the pidfd comes
 //! with the `clone` (`CLONE_PIDFD`) instead of a `pidfd_open` after it, and a child
 //! whose `dir` is volley's own working directory inherits it instead of calling
-//! `chdir` (volley never changes its working directory). It shares
-//! volley's memory until `execve`, so it runs only plain system calls on data
-//! prepared beforehand, with every signal blocked until the last step; `CLONE_VFORK`
-//! keeps the calling thread suspended until then, so a failure's errno can be left
-//! in shared memory.
+//! `chdir` (volley never changes its working directory). It shares volley's memory
+//! until `execve`, so it runs only plain system calls on data prepared beforehand,
+//! with every signal but `SIGCHLD` blocked until the last step; `CLONE_VFORK` keeps
+//! the calling thread suspended until then, so a failure's errno can be left in
+//! shared memory.
 
 use std::ffi::{CString, OsStr};
 use std::io;
@@ -197,12 +197,16 @@ impl Stack {
             | if with_pidfd { libc::CLONE_PIDFD } else { 0 };
         // SAFETY: the stack top is inside our mapping and 16-byte aligned; `child`
         // outlives the call, which returns only after the child has left this stack.
-        // All signals are blocked around `clone` so that no handler of volley's can
-        // run in the child before it resets them.
+        // Signals are blocked around `clone` so that no handler of volley's can run
+        // in the child before it resets them. Not `SIGCHLD`, which has no handler
+        // (the debug assertion holds every handler to `CAUGHT`): blocked, each exit
+        // of another task during this window woke another thread of volley's only to
+        // drop it; unblocked, the kernel drops it at once (tests/exec_signals.rs).
         let pid = unsafe {
             let top = self.base.cast::<u8>().add(STACK_SIZE).cast::<libc::c_void>();
             let mut all = MaybeUninit::<libc::sigset_t>::uninit();
             libc::sigfillset(all.as_mut_ptr());
+            libc::sigdelset(all.as_mut_ptr(), libc::SIGCHLD);
             let mut previous = MaybeUninit::<libc::sigset_t>::uninit();
             libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
             // With `CLONE_PIDFD`, the kernel stores the pidfd (close-on-exec) where the
