@@ -20,7 +20,7 @@
 //! from the calling thread (keep that the runtime thread, never `spawn_blocking`).
 //! Dropping it SIGKILLs every group still live and tells the watchdog `bye`.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};

@@ -19,7 +19,7 @@
 //! the whole run and that log (or all logs, if the directory cannot be made) stops;
 //! the run is never failed by its logs.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! attempt that starts and ends within one batch (most short tasks) is inserted whole:
 //! the update of its row was about a tenth of the recorder's work on a task of `true`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};

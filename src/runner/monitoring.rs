@@ -8,7 +8,7 @@
 //! when the runner's alert timer fires (so a task over budget is flagged while it
 //! still runs, whatever the sampling interval).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! only place that knows about both processes and scheduling decisions, and it never
 //! prints: it emits events. A slot stays held by an instance across retry delays.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -14,7 +14,9 @@
 //! keep the bytes of children their parents waited for, but lose those of a child
 //! reaped outside the tree. An attempt shorter than one interval gets no sample.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@
 //! Only shown once history knows at least one duration: without any, the "estimate"
 //! would be a count of tasks in seconds.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use volley_core::event::{Event, TaskKey};

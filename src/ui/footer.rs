@@ -9,7 +9,9 @@
 //! steady tick, not by events. Task output never goes through here: the writer thread
 //! suspends the footer around each burst of output.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //! byte leaves through the [`OutputWriter`] thread, so `event()` never waits for the
 //! terminal.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::io::Write;
 use std::sync::Arc;
 

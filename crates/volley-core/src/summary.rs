@@ -18,7 +18,9 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 pub use format::{describe_end, format_duration, palette, signal_name};

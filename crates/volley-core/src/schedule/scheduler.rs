@@ -13,7 +13,9 @@
 //!   interrupt or external stop) no retry is granted either.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use super::plan::{
     AttemptResult, Decision, FailPolicy, Finished, Instances, Limits, Skipped, UnitPlan, Work,
