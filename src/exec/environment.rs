@@ -67,6 +67,11 @@ impl Environment {
         self.base.iter().filter(not_replaced).chain(self.own.iter()).map(CString::as_c_str)
     }
 
+    /// How many entries [`Environment::entries`] yields at most.
+    pub fn len_at_most(&self) -> usize {
+        self.base.len() + self.own.len()
+    }
+
     /// Every variable once, as name and value.
     pub fn vars(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
         self.entries().map(split)
