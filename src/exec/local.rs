@@ -20,13 +20,13 @@
 //! from the calling thread (keep that the runtime thread, never `spawn_blocking`).
 //! Dropping it SIGKILLs every group still live and tells the watchdog `bye`.
 
-use foldhash::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use foldhash::HashMap;
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Pid;
 use tokio::runtime::Handle;

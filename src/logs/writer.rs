@@ -19,12 +19,12 @@
 //! the whole run and that log (or all logs, if the directory cannot be made) stops;
 //! the run is never failed by its logs.
 
-use foldhash::{HashMap, HashMapExt};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt};
 use volley_core::event::{Event, EventSink, Stream, TaskKey};
 use volley_core::graph::UnitId;
 

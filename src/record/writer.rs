@@ -6,9 +6,9 @@
 //! attempt that starts and ends within one batch (most short tasks) is inserted whole:
 //! the update of its row was about a tenth of the recorder's work on a task of `true`.
 
-use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt};
 use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior, params};
 use volley_core::event::{AttemptEnd, Event, PlannedTask, TaskKey, TaskStatus};
 use volley_core::graph::UnitId;

@@ -8,11 +8,11 @@
 //! when the runner's alert timer fires (so a task over budget is flagged while it
 //! still runs, whatever the sampling interval).
 
-use foldhash::{HashMap, HashMapExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt};
 use tokio::sync::mpsc;
 use volley_core::alerts::AlertMonitor;
 use volley_core::event::{Event, TaskKey, TaskSample};

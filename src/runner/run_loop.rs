@@ -5,12 +5,12 @@
 //! only place that knows about both processes and scheduling decisions, and it never
 //! prints: it emits events. A slot stays held by an instance across retry delays.
 
-use foldhash::{HashMap, HashMapExt};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;

@@ -15,12 +15,11 @@
 //! reaped outside the tree. An attempt shorter than one interval gets no sample.
 
 use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use foldhash::{HashMap, HashMapExt};
 use tokio::sync::mpsc::UnboundedSender;
 use volley_core::event::TaskKey;
 

@@ -11,9 +11,9 @@
 //! Only shown once history knows at least one duration: without any, the "estimate"
 //! would be a count of tasks in seconds.
 
-use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
+use foldhash::HashMap;
 use volley_core::event::{Event, TaskKey};
 use volley_core::forecast::{TaskProgress, UNKNOWN_DURATION, number_pools, time_left};
 use volley_core::graph::UnitId;

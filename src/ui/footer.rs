@@ -10,11 +10,10 @@
 //! suspends the footer around each burst of output.
 
 use std::collections::VecDeque;
-
-use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use foldhash::{HashMap, HashMapExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use volley_core::event::{Event, TaskKey};
 use volley_core::graph::UnitId;

@@ -7,10 +7,10 @@
 //! byte leaves through the [`OutputWriter`] thread, so `event()` never waits for the
 //! terminal.
 
-use foldhash::{HashMap, HashMapExt};
 use std::io::Write;
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt};
 use volley_core::event::{AttemptEnd, Event, EventSink, Stream, TaskKey};
 use volley_core::graph::UnitId;
 use volley_core::summary::RunSummary;

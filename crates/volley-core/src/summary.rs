@@ -19,9 +19,9 @@ mod render;
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use foldhash::HashMap;
-use std::sync::Arc;
 
 pub use format::{describe_end, format_duration, palette, signal_name};
 use render::MAX_INSTANCE_ROWS;
