@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 use anstyle::Style;
-use volley_core::summary::format_duration;
 use volley_core::summary::palette::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
+use volley_core::summary::{format_duration, format_offset};
 
 use super::escape::{bytes, change, duration, when};
 use super::model::{Report, TaskEntry};
@@ -343,9 +343,6 @@ fn render_services(events: &[ServiceEventRow], out: &mut String) {
             ("failed", _) => format!("failed: {}", e.detail.as_deref().unwrap_or("")),
             (other, _) => other.to_owned(),
         };
-        let offset = format_duration(e.t_us.unsigned_abs());
-        let sign = if e.t_us < 0 && offset != "0ms" { '-' } else { '+' };
-        let at = format!("{sign}{offset}");
-        let _ = writeln!(out, "  {at:>8}  {:<width$}  {what}", e.name);
+        let _ = writeln!(out, "  {:>8}  {:<width$}  {what}", format_offset(e.t_us), e.name);
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! It keeps what [`volley_core::forecast`] needs (the planned graph, each task's
 //! usual duration per instance, its pool and cap, instances finished, instances
-//! running and since when) and runs that simulation of the real scheduler on what is left. Between two
-//! simulations the last answer counts down with the clock, so a redraw costs a
-//! subtraction; a simulation runs only after something changed, and at most once per
-//! [`MIN_INTERVAL`] or 20 × its own last cost, whichever is longer, so even a
-//! 10 000-task graph stays a small fraction of one core.
+//! running and since when) and runs that simulation of the real scheduler on what is
+//! left. Between two simulations the last answer counts down with the clock, so a
+//! redraw costs a subtraction; a simulation runs only after something changed, and
+//! at most once per [`MIN_INTERVAL`] or 20 × its own last cost, whichever is longer,
+//! so even a 10 000-task graph stays a small fraction of one core.
 //!
 //! Only shown once history knows at least one duration: without any, the "estimate"
 //! would be a count of tasks in seconds.

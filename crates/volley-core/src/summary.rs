@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use foldhash::HashMap;
 
-pub use format::{describe_end, format_duration, palette, signal_name};
+pub use format::{describe_end, format_duration, format_offset, palette, signal_name};
 use render::MAX_INSTANCE_ROWS;
 
 use crate::event::{Alert, AttemptEnd, Event, EventSink, Lines, RunStatus, TaskKey, TaskStatus};

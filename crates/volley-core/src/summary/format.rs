@@ -29,6 +29,14 @@ pub fn format_duration(us: u64) -> String {
     format!("{}h{:02}m", mins / 60, mins % 60)
 }
 
+/// `us` from a reference point, signed: `-0.7s` before it, `+6s` after. What rounds
+/// to `0ms` gets `+` either side, so no `-0ms`.
+pub fn format_offset(us: i64) -> String {
+    let shown = format_duration(us.unsigned_abs());
+    let sign = if us < 0 && shown != "0ms" { '-' } else { '+' };
+    format!("{sign}{shown}")
+}
+
 /// `SIGKILL` for 9. Linux numbering, which is what the executor reports; unknown
 /// numbers read `signal 42`.
 pub fn signal_name(signal: i32) -> String {
@@ -92,6 +100,16 @@ mod tests {
         for (us, text) in cases {
             assert_eq!(format_duration(us), text, "{us} µs");
         }
+    }
+
+    #[test]
+    fn offsets_are_signed_unless_they_round_to_zero() {
+        assert_eq!(format_offset(-1_000_000), "-1s");
+        assert_eq!(format_offset(-800_000), "-0.8s");
+        assert_eq!(format_offset(-600), "-1ms");
+        assert_eq!(format_offset(-400), "+0ms");
+        assert_eq!(format_offset(0), "+0ms");
+        assert_eq!(format_offset(6_000_000), "+6s");
     }
 
     #[test]
